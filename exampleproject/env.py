@@ -1,0 +1,91 @@
+"""
+Typed reads of environment variables for settings.py, collecting every problem.
+
+A bad value does not stop the first read: each reader records what is wrong (naming
+the variable, never echoing a secret) and returns the default, so that `Env.finish()`
+can report every problem in one message before anything starts.
+"""
+
+import os
+import sys
+from collections.abc import Mapping
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+class Env:
+    def __init__(self, environ: Mapping[str, str] = os.environ):
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def problem(self, name: str, text: str) -> None:
+        """Record that variable `name` is wrong; `text` must not contain its value if secret."""
+        self.problems.append(f"{name}: {text}")
+
+    def str(self, name: str, default=None):
+        """The variable's value with surrounding blanks removed; unset or blank gives `default`."""
+        value = self.environ.get(name, "").strip()
+        return value if value else default
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        if raw.lower() in TRUE_WORDS:
+            return True
+        if raw.lower() in FALSE_WORDS:
+            return False
+        self.problem(name, f"expected true or false (also 1/0, yes/no, on/off), got {raw!r}")
+        return default
+
+    def int(self, name: str, default: int, minimum: int | None = None) -> int:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problem(name, f"expected a whole number, got {raw!r}")
+            return default
+        if minimum is not None and value < minimum:
+            self.problem(name, f"must be {minimum} or more, got {value}")
+            return default
+        return value
+
+    def list(self, name: str, default=()) -> list:
+        """A comma-separated list; blanks around items and empty items are dropped."""
+        raw = self.str(name)
+        if raw is None:
+            return list(default)
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def choice(self, name: str, default: str, choices: list) -> str:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        for choice in choices:
+            if raw.lower() == choice.lower():
+                return choice
+        self.problem(name, f"expected one of {', '.join(choices)}, got {raw!r}")
+        return default
+
+    def finish(self) -> None:
+        """Stop the process with one message listing every problem, if there are any.
+
+        SystemExit, not an exception: the message is for the operator reading the
+        platform's log, and a traceback would only bury it.
+        """
+        if self.problems:
+            lines = "\n".join(f"  - {problem}" for problem in self.problems)
+            raise SystemExit(
+                f"Configuration error: fix these environment variables and start again.\n{lines}"
+            )
+
+
+def running_command() -> str | None:
+    """The management command this process runs (`manage.py NAME ...`), if any."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program in ("manage.py", "django-admin", "__main__.py") and len(sys.argv) > 1:
+        return sys.argv[1]
+    return None

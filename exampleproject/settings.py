@@ -1,0 +1,305 @@
+"""
+Django settings for exampleproject, read from the environment (twelve-factor).
+
+Every value a deployment changes comes from an environment variable; README.md lists
+each one with its default. With nothing set, the app runs for development on SQLite.
+Bad configuration stops start-up with one message that names every variable at fault.
+"""
+
+import os
+import zoneinfo
+from pathlib import Path
+
+import dj_database_url
+from dotenv import load_dotenv
+
+from exampleproject.env import Env, running_command
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A .env file fills in variables for local development. It never overrides the real
+# environment, so a platform's settings always win. ENV_FILE names another file, and an
+# empty ENV_FILE reads none (the test suite does that, to run the same everywhere).
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file:
+    load_dotenv(_env_file, override=False)
+
+env = Env()
+
+# `collectstatic` runs while an image is built, where no secret or database exists. It
+# signs nothing and opens no connection, so it is the one command that may run without
+# the production secrets.
+BUILD_STEP = running_command() == "collectstatic"
+
+
+# --- Core ----------------------------------------------------------------------------
+
+# Off unless set: a forgotten variable must never expose tracebacks and settings.
+DEBUG = env.bool("DEBUG", False)
+
+# Signs sessions, CSRF tokens and password-reset links. Required in production; the
+# development key below is only used when DEBUG is on.
+SECRET_KEY = env.str("SECRET_KEY")
+_GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+if SECRET_KEY is None:
+    if DEBUG:
+        SECRET_KEY = "django-insecure-development-only-never-use-this-key-in-production"
+    elif not BUILD_STEP:
+        env.problem("SECRET_KEY", f"required when DEBUG is off; generate one with: {_GENERATE_KEY}")
+elif not DEBUG and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")
+):
+    env.problem(
+        "SECRET_KEY",
+        "too weak for production (it needs 50 or more characters, 5 or more of them "
+        f"different, and no 'django-insecure-' prefix); generate one with: {_GENERATE_KEY}",
+    )
+# Old keys still accepted for existing sessions and links while a new key rolls out.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS")
+
+# The host names this site answers to: Django rejects any other Host header, which
+# stops cache poisoning and forged password-reset links. Required in production (with
+# DEBUG on, Django allows localhost by itself). A leading dot allows subdomains.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+if not ALLOWED_HOSTS and not DEBUG and not BUILD_STEP:
+    env.problem(
+        "ALLOWED_HOSTS",
+        "required when DEBUG is off: the comma-separated host names of the site, "
+        "e.g. example.com,www.example.com",
+    )
+
+
+def _origins_for(hosts):
+    """https origins for the allowed hosts: `.example.com` becomes `https://*.example.com`."""
+    return [f"https://*{host}" if host.startswith(".") else f"https://{host}" for host in hosts if host != "*"]
+
+
+# Origins whose form posts pass the CSRF check. Derived from ALLOWED_HOSTS (https only),
+# unless given; needed when a proxy in front changes the Host header.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS") or _origins_for(ALLOWED_HOSTS)
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("https://", "http://")) or "/" in _origin.split("://", 1)[1]:
+        env.problem(
+            "CSRF_TRUSTED_ORIGINS",
+            f"{_origin!r} is not an origin; write scheme and host, e.g. https://example.com",
+        )
+
+
+# --- Applications --------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "exampleapp",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    # WhiteNoise also serves static files under runserver, as it does in production.
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    # First: probes use an IP as Host and plain HTTP, so they are answered before the
+    # HTTPS redirect and the ALLOWED_HOSTS check below could turn them away.
+    "exampleapp.health.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ when nothing in front does (gunicorn alone on a PORT platform).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "exampleproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "exampleproject.wsgi.application"
+
+
+# --- Database ------------------------------------------------------------------------
+
+# Where the app keeps files of its own: the SQLite database when DATABASE_URL is unset.
+DATA_DIR = Path(env.str("DATA_DIR", str(BASE_DIR / "data")))
+
+# Keep each worker's connection open for this many seconds instead of reconnecting on
+# every request (a PostgreSQL connection costs a few milliseconds); 0 closes it per request.
+CONN_MAX_AGE = env.int("CONN_MAX_AGE", 600, minimum=0)
+
+# Give up on an unreachable database after this many seconds, so a request or a
+# readiness probe fails fast instead of hanging until the proxy's timeout.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+
+
+def _database_from_url(url):
+    """DATABASES['default'] for a URL, or None after naming the problem (never the URL itself)."""
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if not scheme:
+        env.problem("DATABASE_URL", "not a URL; expected e.g. postgres://user:password@host:5432/name")
+        return None
+    try:
+        # Health checks test a reused connection before each request, so a database
+        # restart costs one reconnect instead of one failed request per worker.
+        return dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
+    except dj_database_url.UnknownSchemeError:
+        env.problem("DATABASE_URL", f"unknown scheme {scheme!r}; use postgres://, mysql:// or sqlite://")
+    except (ValueError, dj_database_url.ParseError):
+        env.problem(
+            "DATABASE_URL",
+            f"cannot parse this {scheme}:// URL; check that the port is a number and that "
+            "special characters in the user name or password are %-encoded",
+        )
+    return None
+
+
+_database_url = env.str("DATABASE_URL")
+if _database_url is None:
+    # The embedded default: a SQLite file, so a newcomer needs nothing but Python.
+    _database = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "db.sqlite3",
+        "CONN_MAX_AGE": CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": True,
+    }
+    try:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        env.problem("DATA_DIR", f"cannot create {str(DATA_DIR)!r} for the SQLite database ({exc.strerror})")
+else:
+    _database = _database_from_url(_database_url) or {"ENGINE": "django.db.backends.dummy"}
+
+_engine = _database["ENGINE"].rsplit(".", 1)[-1]
+_options = _database.setdefault("OPTIONS", {})
+if _engine == "postgresql":
+    _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+elif _engine == "mysql":
+    try:
+        import MySQLdb  # noqa: F401  (mysqlclient, Django's reference driver, when installed)
+    except ImportError:
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+    _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+    _options.setdefault("charset", "utf8mb4")  # full Unicode, emoji included
+    # Strict mode: an over-long or invalid value is an error, not silently truncated.
+    _options.setdefault("init_command", "SET sql_mode='STRICT_TRANS_TABLES'")
+elif _engine == "sqlite3":
+    # WAL lets readers run while one worker writes; IMMEDIATE transactions and a busy
+    # timeout make concurrent writers wait their turn instead of failing with "locked".
+    _options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    _options.setdefault("transaction_mode", "IMMEDIATE")
+    _options.setdefault("timeout", 20)
+
+DATABASES = {"default": _database}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# --- Passwords and internationalisation ----------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", "UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    env.problem("TIME_ZONE", f"unknown time zone {TIME_ZONE!r}; use an IANA name such as UTC or Europe/Paris")
+    TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+
+# --- Static files --------------------------------------------------------------------
+
+# `collectstatic` gathers every app's files into STATIC_ROOT with content-hashed names and
+# gzip/Brotli copies beside them, so they can be cached forever. nginx serves them in the
+# image; WhiteNoise serves the same files when the app runs without nginx.
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+
+# --- HTTPS and security headers ------------------------------------------------------
+
+# The app runs behind a proxy that ends TLS (nginx in the image, which overwrites this
+# header on every request; or a platform's router), so the scheme comes from it.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Production serves HTTPS only: plain-HTTP requests are redirected, and cookies are
+# never sent over plain HTTP. Turn it off only to browse a local container over http.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
+CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+
+# HSTS: browsers use HTTPS for this site for a year without trying HTTP first. Django
+# sends it on HTTPS responses only. Subdomains and preload are on, as the HSTS preload
+# list requires; turn them off if a subdomain still serves plain HTTP.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
+
+# Scripts never need the CSRF cookie (forms carry the token), so hide it from them.
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+
+# --- Logging -------------------------------------------------------------------------
+
+# Everything goes to stdout, one line per record: the platform collects and ships it.
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "filters": {
+        "without_traceback": {"()": "exampleproject.log.WithoutTraceback"},
+    },
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"},
+        "stdout_brief": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "line",
+            "filters": ["without_traceback"],
+        },
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    # Replaces Django's default, which prints nothing when DEBUG is off and mails admins.
+    "loggers": {
+        "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        # A request with a Host outside ALLOWED_HOSTS gets a 400: one line, no traceback.
+        "django.security.DisallowedHost": {"handlers": ["stdout_brief"], "propagate": False},
+    },
+}
+
+
+# Last: report every problem found above at once, or go on.
+env.finish()
