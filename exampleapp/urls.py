@@ -1,0 +1,9 @@
+from django.urls import path
+
+from exampleapp import views
+
+app_name = "exampleapp"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+]
