@@ -1,0 +1,30 @@
+"""Fixtures shared by the whole suite."""
+
+import pytest
+from django.core.management import call_command
+from django.test import Client, override_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory):
+    """Run collectstatic once, as a deployment does, so pages render with the real
+    manifest storage (hashed names) instead of a test-only substitute."""
+    static_root = tmp_path_factory.mktemp("staticfiles")
+    with override_settings(STATIC_ROOT=static_root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield static_root
+
+
+@pytest.fixture
+def client():
+    """A client whose requests arrive as nginx forwards them: over HTTPS, with nginx's
+    X-Forwarded-Proto. Tests of plain HTTP build their own Client()."""
+    return Client(headers={"X-Forwarded-Proto": "https"})
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    where = database["NAME"] if database["ENGINE"].endswith("sqlite3") else f"{database['HOST']}:{database['PORT']}"
+    return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} at {where}"

@@ -1,0 +1,283 @@
+"""exampleproject/settings.py: each variable parsed as documented, each bad value reported."""
+
+import json
+import os
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_FILE = ROOT / "exampleproject" / "settings.py"
+STRONG_KEY = "k3y-for-tests-only_" + "abcdefghijklmnopqrstuvwxyz0123456789"
+PRODUCTION = {"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "example.com"}
+
+
+def settings_variables():
+    """Every environment variable settings.py reads, found in its source."""
+    source = SETTINGS_FILE.read_text()
+    return sorted(set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', source)) | {"ENV_FILE"})
+
+
+@pytest.fixture
+def load_settings(monkeypatch, tmp_path):
+    """Evaluate settings.py afresh under exactly the given variables; returns its namespace."""
+    saved = dict(os.environ)
+
+    def load(**environ):
+        for name in settings_variables():
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("ENV_FILE", "")
+        monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(SETTINGS_FILE))
+
+    yield load
+    # load_dotenv writes to os.environ behind monkeypatch's back.
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def configuration_error(load, **environ):
+    with pytest.raises(SystemExit) as exc_info:
+        load(**environ)
+    message = str(exc_info.value.code)
+    assert message.startswith("Configuration error")
+    return message
+
+
+def run_manage(*args, environ, cwd=ROOT):
+    """manage.py in a fresh process with only `environ` (plus PATH) set."""
+    env = {"PATH": os.environ["PATH"], "ENV_FILE": "", **environ}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+# --- development and production defaults ---------------------------------------------
+
+
+def test_development_defaults(load_settings, tmp_path):
+    s = load_settings(DEBUG="true")
+    assert s["DEBUG"] is True
+    assert s["SECRET_KEY"].startswith("django-insecure-")
+    assert s["ALLOWED_HOSTS"] == []
+    assert s["SECURE_SSL_REDIRECT"] is False
+    assert s["SESSION_COOKIE_SECURE"] is False
+    assert s["SECURE_HSTS_SECONDS"] == 0
+    database = s["DATABASES"]["default"]
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["NAME"] == tmp_path / "data" / "db.sqlite3"
+    assert (tmp_path / "data").is_dir()
+    assert database["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in database["OPTIONS"]["init_command"]
+
+
+def test_production_defaults(load_settings):
+    s = load_settings(**PRODUCTION)
+    assert s["DEBUG"] is False
+    assert s["SECRET_KEY"] == STRONG_KEY
+    assert s["ALLOWED_HOSTS"] == ["example.com"]
+    assert s["CSRF_TRUSTED_ORIGINS"] == ["https://example.com"]
+    assert s["SECURE_SSL_REDIRECT"] is True
+    assert s["SESSION_COOKIE_SECURE"] is True
+    assert s["CSRF_COOKIE_SECURE"] is True
+    assert s["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert s["SECURE_HSTS_SECONDS"] == 31536000
+    assert s["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert s["SECURE_HSTS_PRELOAD"] is True
+    assert s["LOG_LEVEL"] == "INFO"
+    assert s["STORAGES"]["staticfiles"]["BACKEND"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [("1", True), ("true", True), ("True", True), ("YES", True), ("on", True),
+     ("0", False), ("false", False), ("No", False), ("off", False), ("", False), ("  ", False)],
+)
+def test_debug_words(load_settings, raw, expected):
+    assert load_settings(DEBUG=raw, **PRODUCTION)["DEBUG"] is expected
+
+
+def test_allowed_hosts_and_derived_origins(load_settings):
+    s = load_settings(SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS=" example.com, .example.org ,,*")
+    assert s["ALLOWED_HOSTS"] == ["example.com", ".example.org", "*"]
+    assert s["CSRF_TRUSTED_ORIGINS"] == ["https://example.com", "https://*.example.org"]
+
+
+def test_csrf_trusted_origins_given(load_settings):
+    s = load_settings(CSRF_TRUSTED_ORIGINS="https://a.example.com,http://localhost:8000", **PRODUCTION)
+    assert s["CSRF_TRUSTED_ORIGINS"] == ["https://a.example.com", "http://localhost:8000"]
+
+
+def test_secret_key_fallbacks(load_settings):
+    s = load_settings(SECRET_KEY_FALLBACKS="old-key-1, old-key-2", **PRODUCTION)
+    assert s["SECRET_KEY_FALLBACKS"] == ["old-key-1", "old-key-2"]
+
+
+def test_https_switches(load_settings):
+    s = load_settings(
+        SECURE_SSL_REDIRECT="false",
+        SECURE_HSTS_SECONDS="600",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="no",
+        SECURE_HSTS_PRELOAD="0",
+        **PRODUCTION,
+    )
+    assert s["SECURE_SSL_REDIRECT"] is False
+    assert s["SESSION_COOKIE_SECURE"] is False and s["CSRF_COOKIE_SECURE"] is False
+    assert s["SECURE_HSTS_SECONDS"] == 600
+    assert s["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False
+    assert s["SECURE_HSTS_PRELOAD"] is False
+
+
+def test_postgres_url(load_settings):
+    s = load_settings(DATABASE_URL="postgres://app:pw@db.internal:6543/shop?sslmode=require", **PRODUCTION)
+    database = s["DATABASES"]["default"]
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["USER"], database["PASSWORD"]) == ("app", "pw")
+    assert (database["HOST"], database["PORT"], database["NAME"]) == ("db.internal", 6543, "shop")
+    assert database["CONN_MAX_AGE"] == 600
+    assert database["CONN_HEALTH_CHECKS"] is True
+    assert database["OPTIONS"] == {"sslmode": "require", "connect_timeout": 5}
+
+
+def test_connection_tuning(load_settings):
+    s = load_settings(
+        DATABASE_URL="postgres://app@db/shop", CONN_MAX_AGE="0", DATABASE_CONNECT_TIMEOUT="2", **PRODUCTION
+    )
+    database = s["DATABASES"]["default"]
+    assert database["CONN_MAX_AGE"] == 0
+    assert database["OPTIONS"]["connect_timeout"] == 2
+
+
+def test_mysql_url(load_settings):
+    s = load_settings(DATABASE_URL="mysql://root@127.0.0.1:3306/shop", **PRODUCTION)
+    database = s["DATABASES"]["default"]
+    assert database["ENGINE"] == "django.db.backends.mysql"
+    assert database["OPTIONS"]["charset"] == "utf8mb4"
+    assert "STRICT_TRANS_TABLES" in database["OPTIONS"]["init_command"]
+    import MySQLdb  # provided by mysqlclient, or by PyMySQL standing in for it
+
+    assert MySQLdb.version_info >= (2, 2, 1)
+
+
+def test_sqlite_url(load_settings, tmp_path):
+    s = load_settings(DATABASE_URL=f"sqlite:///{tmp_path}/other.db", **PRODUCTION)
+    assert s["DATABASES"]["default"]["NAME"] == f"{tmp_path}/other.db"
+
+
+def test_log_level_and_time_zone(load_settings):
+    s = load_settings(LOG_LEVEL="warning", TIME_ZONE="Europe/Paris", **PRODUCTION)
+    assert s["LOG_LEVEL"] == "WARNING"
+    assert s["LOGGING"]["root"]["level"] == "WARNING"
+    assert s["TIME_ZONE"] == "Europe/Paris"
+
+
+def test_static_root(load_settings, tmp_path):
+    assert load_settings(STATIC_ROOT=str(tmp_path / "s"), **PRODUCTION)["STATIC_ROOT"] == tmp_path / "s"
+
+
+def test_env_file_fills_in_but_never_overrides(load_settings, tmp_path):
+    env_file = tmp_path / "dev.env"
+    env_file.write_text("DEBUG=true\nSECRET_KEY=from-the-file\nLOG_LEVEL=ERROR\n")
+    s = load_settings(ENV_FILE=str(env_file), SECRET_KEY="from-the-environment", LOG_LEVEL="DEBUG")
+    assert s["DEBUG"] is True
+    assert s["SECRET_KEY"] == "from-the-environment"
+    assert s["LOG_LEVEL"] == "DEBUG"
+
+
+# --- bad configuration ---------------------------------------------------------------
+
+
+def test_secret_key_required_in_production(load_settings):
+    message = configuration_error(load_settings, ALLOWED_HOSTS="example.com")
+    assert "SECRET_KEY: required when DEBUG is off" in message
+    assert "secrets.token_urlsafe" in message
+
+
+@pytest.mark.parametrize("key", ["short", "a" * 60, "django-insecure-" + "x1y2z3" * 10])
+def test_weak_secret_key_refused_in_production(load_settings, key):
+    message = configuration_error(load_settings, SECRET_KEY=key, ALLOWED_HOSTS="example.com")
+    assert "SECRET_KEY: too weak for production" in message
+    assert key not in message
+
+
+def test_allowed_hosts_required_in_production(load_settings):
+    message = configuration_error(load_settings, SECRET_KEY=STRONG_KEY)
+    assert "ALLOWED_HOSTS: required when DEBUG is off" in message
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("DEBUG", "maybe", "DEBUG: expected true or false"),
+        ("CONN_MAX_AGE", "ten", "CONN_MAX_AGE: expected a whole number, got 'ten'"),
+        ("CONN_MAX_AGE", "-1", "CONN_MAX_AGE: must be 0 or more"),
+        ("DATABASE_CONNECT_TIMEOUT", "0", "DATABASE_CONNECT_TIMEOUT: must be 1 or more"),
+        ("SECURE_HSTS_SECONDS", "1y", "SECURE_HSTS_SECONDS: expected a whole number"),
+        ("SECURE_SSL_REDIRECT", "sometimes", "SECURE_SSL_REDIRECT: expected true or false"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE: unknown time zone"),
+        ("CSRF_TRUSTED_ORIGINS", "example.com", "CSRF_TRUSTED_ORIGINS: 'example.com' is not an origin"),
+        ("DATABASE_URL", "db.internal:5432", "DATABASE_URL: not a URL"),
+        ("DATABASE_URL", "postgress://app:hunter2@db/shop", "DATABASE_URL: unknown scheme 'postgress'"),
+        ("DATABASE_URL", "postgres://app:hunter2@db:port/shop", "DATABASE_URL: cannot parse this postgres:// URL"),
+    ],
+)
+def test_bad_value_named(load_settings, name, value, expected):
+    message = configuration_error(load_settings, **{**PRODUCTION, name: value})
+    assert expected in message
+    assert "hunter2" not in message
+
+
+def test_every_problem_reported_at_once(load_settings):
+    message = configuration_error(
+        load_settings, DEBUG="perhaps", DATABASE_URL="mysq://root:hunter2@db/x", LOG_LEVEL="LOUD"
+    )
+    for name in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "LOG_LEVEL"):
+        assert f"  - {name}: " in message
+    assert "hunter2" not in message
+
+
+def test_unusable_data_dir(load_settings, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    message = configuration_error(load_settings, DATA_DIR=str(blocker / "data"), **PRODUCTION)
+    assert "DATA_DIR: cannot create" in message
+
+
+def test_start_up_fails_with_one_clean_message():
+    """The real entry point: exit status 1, the list on stderr, no traceback, no password."""
+    result = run_manage("check", environ={"DEBUG": "nope", "DATABASE_URL": "postgres://u:hunter2@h:x/db"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error")
+    assert "DEBUG:" in result.stderr and "SECRET_KEY:" in result.stderr and "DATABASE_URL:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_collectstatic_needs_no_secret_and_no_database(tmp_path):
+    """As in an image build: no SECRET_KEY, no ALLOWED_HOSTS, an unreachable database."""
+    result = run_manage(
+        "collectstatic",
+        "--noinput",
+        environ={"STATIC_ROOT": str(tmp_path / "static"), "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"},
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
+    hashed = manifest["paths"]["exampleapp/style.css"]
+    assert re.fullmatch(r"exampleapp/style\.[0-9a-f]{12}\.css", hashed)
+    assert (tmp_path / "static" / (hashed + ".gz")).is_file()
+
+
+def test_every_variable_is_documented():
+    """README's configuration reference and .env.example name every variable settings.py reads."""
+    readme = (ROOT / "README.md").read_text()
+    env_example = (ROOT / ".env.example").read_text()
+    for name in settings_variables():
+        assert f"`{name}`" in readme, f"{name} is missing from README.md"
+        assert re.search(rf"^#? ?{name}=", env_example, re.M), f"{name} is missing from .env.example"
