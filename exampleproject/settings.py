@@ -88,6 +88,8 @@ for _origin in CSRF_TRUSTED_ORIGINS:
 # --- Applications --------------------------------------------------------------------
 
 INSTALLED_APPS = [
+    # The project's own commands: waitfordb, nginxconf, and a migrate that takes a lock.
+    "exampleproject",
     "exampleapp",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -146,6 +148,10 @@ CONN_MAX_AGE = env.int("CONN_MAX_AGE", 600, minimum=0)
 # Give up on an unreachable database after this many seconds, so a request or a
 # readiness probe fails fast instead of hanging until the proxy's timeout.
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+
+# At boot (bin/web, bin/release), wait this many seconds for the database to come up
+# before failing: a fresh database container takes a few seconds to initialise.
+DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)
 
 
 def _database_from_url(url):

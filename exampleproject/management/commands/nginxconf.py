@@ -1,0 +1,55 @@
+"""
+`manage.py nginxconf OUTPUT`: render conf/nginx.conf for this container.
+
+The values nginx must share with gunicorn (socket path, timeouts) come from
+conf/gunicorn.conf.py, and those it shares with Django (STATIC_ROOT, the HTTPS redirect)
+from settings: each number has one source.
+"""
+
+import glob
+import runpy
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.template import Context, Engine
+
+CONF_DIR = Path(settings.BASE_DIR) / "conf"
+MODULES_DIR = "/etc/nginx/modules-enabled"
+
+
+def nginx_context():
+    gunicorn = runpy.run_path(str(CONF_DIR / "gunicorn.conf.py"))
+    modules = sorted(glob.glob(f"{MODULES_DIR}/*.conf"))
+    return {
+        "modules": modules,
+        "brotli": any("brotli-static" in module for module in modules),
+        "cpus": gunicorn["cpus"],
+        "run_dir": gunicorn["run_dir"],
+        "socket_path": gunicorn["socket_path"],
+        "timeout": gunicorn["timeout"],
+        "proxy_read_timeout": gunicorn["timeout"] + 5,
+        "graceful_timeout": gunicorn["graceful_timeout"],
+        "static_url": "/" + settings.STATIC_URL.lstrip("/"),
+        "static_root": Path(settings.STATIC_ROOT),
+        "https_redirect": settings.SECURE_SSL_REDIRECT,
+    }
+
+
+def render_nginx_conf():
+    engine = Engine(dirs=[str(CONF_DIR)], autoescape=False)
+    return engine.get_template("nginx.conf").render(Context(nginx_context()))
+
+
+class Command(BaseCommand):
+    help = "Render conf/nginx.conf with this container's values, to OUTPUT ('-' for stdout)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("output")
+
+    def handle(self, *args, output, **options):
+        text = render_nginx_conf()
+        if output == "-":
+            self.stdout.write(text, ending="")
+        else:
+            Path(output).write_text(text)
