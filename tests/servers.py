@@ -61,3 +61,178 @@ def gunicorn(environ, workers=1):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+# --- the whole stack: bin/web on this machine ------------------------------------------
+
+HTTP_PORT, PROXY_PORT = 4000, 4001  # conf/nginx.conf's ports; tests/test_image.py checks the rest
+
+
+def require(tool, why):
+    """Skip when `tool` is missing, or fail under REQUIRE_DOCKER=1 (CI), where the deployment
+    tests must run rather than skip."""
+    import shutil
+
+    import pytest
+
+    if shutil.which(tool):
+        return
+    message = f"{tool} is not installed: {why}"
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(message + " (REQUIRE_DOCKER=1 requires it)")
+    pytest.skip(message)
+
+
+def fresh_database_url(name, tmp_path):
+    """A new, empty database on the server the suite uses (DATABASE_URL), or a SQLite file."""
+    import dj_database_url
+
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{tmp_path}/{name}.sqlite3"
+    config = dj_database_url.parse(url)
+    engine = config["ENGINE"].rsplit(".", 1)[-1]
+    if engine == "postgresql":
+        import psycopg2
+
+        admin = psycopg2.connect(dbname="postgres", user=config["USER"], password=config["PASSWORD"],
+                                 host=config["HOST"], port=config["PORT"])
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        admin.close()
+    elif engine == "mysql":
+        import pymysql
+
+        admin = pymysql.connect(user=config["USER"], password=config["PASSWORD"] or "",
+                                host=config["HOST"], port=int(config["PORT"] or 3306))
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        admin.close()
+    else:
+        return f"sqlite:///{tmp_path}/{name}.sqlite3"
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{rest.rsplit('/', 1)[0]}/{name}"
+
+
+def raw_request(port, data, proxy_line=None, timeout=10):
+    """Send raw bytes (after an optional PROXY protocol line); returns (status, headers, body)
+    with each header's values in a list. http.client parses the response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        if proxy_line is not None:
+            sock.sendall(proxy_line)
+        sock.sendall(data)
+        return read_response(sock)
+
+
+def read_response(sock):
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    headers = {}
+    for name, value in response.getheaders():
+        headers.setdefault(name.lower(), []).append(value)
+    return response.status, headers, response.read()
+
+
+def http_request(method, path, host="localhost", headers=(), body=b""):
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close", *headers]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+PROXY_LINE = b"PROXY TCP4 203.0.113.9 192.0.2.1 51234 443\r\n"  # a client at 203.0.113.9
+
+
+def via_balancer(method, path, host="localhost", headers=(), body=b""):
+    """A request as the balancer's port 443 passes it on: to 4001, behind a PROXY line."""
+    return raw_request(PROXY_PORT, http_request(method, path, host, headers, body), PROXY_LINE)
+
+
+def public_tmp_dir(prefix):
+    """A temporary directory nginx's workers can enter: run as root, nginx serves as
+    `nobody`, and pytest's own temporary directories are private (0700)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+def prepare_web_env(database_name, tmp_path):
+    """What bin/web needs, as a deploy provides it: a fresh database migrated by
+    bin/release, and static files collected (as the image build does)."""
+    environ = {
+        "ENV_FILE": "",
+        "DATABASE_URL": fresh_database_url(database_name, tmp_path),
+        "STATIC_ROOT": str(public_tmp_dir("web-static-") / "static"),
+    }
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **PRODUCTION_ENV, **environ}
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+                   cwd=ROOT, env=env, check=True, timeout=120)
+    release = subprocess.run(["bin/release"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert release.returncode == 0, release.stdout + release.stderr
+    assert "Applying exampleapp.0001_initial... OK" in release.stdout
+    return environ
+
+
+class WebProcess:
+    """bin/web running on this machine, its output collected."""
+
+    def __init__(self, environ, run_dir=None):
+        import threading
+
+        run_dir = run_dir or public_tmp_dir("web-run-")
+        self.output = []
+        env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": str(run_dir),
+               **PRODUCTION_ENV, "WEB_RUN_DIR": str(run_dir), "WEB_CONCURRENCY": "2", **environ}
+        self.process = subprocess.Popen([str(ROOT / "bin" / "web")], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    @property
+    def log(self):
+        return "".join(self.output)
+
+    def wait_ready(self, seconds=60):
+        try:
+            return self._wait_ready(seconds)
+        except BaseException:
+            self.stop()  # never leave a half-started stack holding the ports
+            raise
+
+    def _wait_ready(self, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bin/web exited with {self.process.returncode}:\n{self.log}")
+            try:
+                if request(HTTP_PORT, "/healthz", timeout=2)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"bin/web not healthy after {seconds} s:\n{self.log}")
+
+    def stop(self, timeout=40):
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+def ports_free():
+    for port in (HTTP_PORT, PROXY_PORT):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise RuntimeError(f"127.0.0.1:{port} is in use; stop whatever listens there (bin/web?)")

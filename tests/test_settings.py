@@ -22,6 +22,16 @@ def settings_variables():
     return sorted(set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', source)) | {"ENV_FILE"})
 
 
+def deployment_variables():
+    """Every variable conf/gunicorn.conf.py and bin/web read."""
+    gunicorn = (ROOT / "conf" / "gunicorn.conf.py").read_text()
+    web = (ROOT / "bin" / "web").read_text()
+    names = set(re.findall(r'(?:_int_env|os\.environ\.get)\(\s*"([A-Z_]+)"', gunicorn))
+    names |= set(re.findall(r"\$\{([A-Z_]+):-", web))
+    # Set by bin/web for gunicorn, not by users.
+    return sorted(names - {"WEB_GUNICORN_PORT", "PYTHON"})
+
+
 @pytest.fixture
 def load_settings(monkeypatch, tmp_path):
     """Evaluate settings.py afresh under exactly the given variables; returns its namespace."""
@@ -274,10 +284,16 @@ def test_collectstatic_needs_no_secret_and_no_database(tmp_path):
     assert (tmp_path / "static" / (hashed + ".gz")).is_file()
 
 
+def test_deployment_variables_found():
+    assert {"WEB_CONCURRENCY", "WEB_TIMEOUT", "WEB_GRACEFUL_TIMEOUT", "WEB_RUN_DIR", "PORT"} <= set(
+        deployment_variables()
+    )
+
+
 def test_every_variable_is_documented():
-    """README's configuration reference and .env.example name every variable settings.py reads."""
+    """README's configuration reference and .env.example name every variable the app reads."""
     readme = (ROOT / "README.md").read_text()
     env_example = (ROOT / ".env.example").read_text()
-    for name in settings_variables():
+    for name in settings_variables() + deployment_variables():
         assert f"`{name}`" in readme, f"{name} is missing from README.md"
         assert re.search(rf"^#? ?{name}=", env_example, re.M), f"{name} is missing from .env.example"

@@ -1,0 +1,245 @@
+"""bin/web on this machine: nginx on 4000/4001 in front of gunicorn, on the suite's database.
+
+Debian's nginx, as in the image. Requests go to 127.0.0.1 only; those for port 4001
+start with a PROXY protocol line, as the load balancer's port 443 sends them.
+"""
+
+import http.client
+import json
+import re
+import ssl
+import subprocess
+import socket
+import time
+
+import pytest
+
+from tests.servers import (
+    HTTP_PORT,
+    PROXY_PORT,
+    WebProcess,
+    free_port,
+    prepare_web_env,
+    http_request,
+    read_response,
+    ports_free,
+    raw_request,
+    require,
+    via_balancer,
+    wait_until_listening,
+)
+
+
+@pytest.fixture(scope="module")
+def web_env(tmp_path_factory):
+    require("nginx", "bin/web runs nginx in front of gunicorn (Debian package nginx)")
+    return prepare_web_env("exampleproject_web", tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def web(web_env, tmp_path_factory):
+    ports_free()
+    process = WebProcess(web_env).wait_ready()
+    yield process
+    assert process.stop() == 0, process.log
+
+
+def body_json(body):
+    return json.loads(body)
+
+
+# --- port 4000: plain HTTP from the balancer's port 80 ------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_on_4000_with_an_ip_host(web, path):
+    status, headers, body = raw_request(HTTP_PORT, http_request("GET", path, host="10.0.3.7"))
+    assert status == 200
+    assert body_json(body)["status"] == "ok"
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/"), ("GET", "/admin/"), ("POST", "/"),
+                                          ("GET", "/static/exampleapp/style.css")])
+def test_4000_redirects_everything_else_to_https(web, method, path):
+    status, headers, _ = raw_request(HTTP_PORT, http_request(method, path + "?a=1", host="example.com"))
+    assert status == 301
+    assert headers["location"] == [f"https://example.com{path}?a=1"]
+
+
+def test_spoofed_proto_on_4000_still_redirects(web):
+    spoof = ["X-Forwarded-Proto: https", "X-Forwarded-For: 6.6.6.6", "X-Forwarded-Ssl: on"]
+    status, headers, _ = raw_request(HTTP_PORT, http_request("GET", "/", headers=spoof))
+    assert status == 301
+
+
+# --- port 4001: PROXY protocol, TLS ended at the balancer ---------------------------------
+
+
+def test_4001_serves_the_app_as_https(web):
+    status, headers, body = via_balancer("GET", "/")
+    assert status == 200
+    assert b"Sign the guestbook" in body
+    assert headers["strict-transport-security"] == ["max-age=31536000; includeSubDomains; preload"]
+    (cookie,) = headers["set-cookie"]
+    assert cookie.startswith("csrftoken=") and "; Secure" in cookie and "HttpOnly" in cookie
+    assert headers["server"] == ["nginx"]  # no version: server_tokens off
+
+
+def test_client_address_comes_from_the_proxy_line(web):
+    spoof = ["X-Forwarded-For: 6.6.6.6", "X-Real-IP: 6.6.6.7", "Forwarded: for=6.6.6.8"]
+    status, _, _ = via_balancer("GET", "/?whoami", headers=spoof)
+    assert status == 200
+    time.sleep(0.3)  # let both access log lines arrive
+    lines = [line for line in web.log.splitlines() if "/?whoami" in line]
+    nginx_line = next(line for line in lines if "curl" not in line and line.startswith("203.0.113.9 "))
+    gunicorn_line = next(line for line in lines if line.startswith('203.0.113.9 "GET'))
+    assert nginx_line and gunicorn_line
+    assert "6.6.6." not in web.log
+
+
+def test_spoofed_proto_on_4001_changes_nothing(web):
+    spoof = ["X-Forwarded-Proto: http", "X_Forwarded_Proto: http", "X-Forwarded-Host: evil.example",
+             "X-Forwarded-Port: 80"]
+    status, headers, body = via_balancer("GET", "/", headers=spoof)
+    assert status == 200  # no redirect to http, no 400 for a bad host
+    assert "strict-transport-security" in headers
+    assert b"evil.example" not in body
+
+
+def test_unknown_host_is_refused_without_an_error(web):
+    status, _, body = via_balancer("GET", "/", host="evil.example")
+    assert status == 400
+    assert b"Traceback" not in body
+
+
+def test_missing_proxy_line_is_refused(web):
+    with pytest.raises((ConnectionError, IndexError, ValueError, socket.timeout)):
+        raw_request(PROXY_PORT, http_request("GET", "/"), timeout=5)
+
+
+# --- static files: from nginx, precompressed, cached ---------------------------------------
+
+
+def hashed_css(web):
+    _, _, body = via_balancer("GET", "/")
+    return re.search(rb'href="(/static/exampleapp/style\.[0-9a-f]{12}\.css)"', body).group(1).decode()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_static_files_from_nginx_precompressed_and_immutable(web, encoding):
+    status, headers, body = via_balancer("GET", hashed_css(web), headers=[f"Accept-Encoding: {encoding}"])
+    assert status == 200
+    assert headers["content-encoding"] == [encoding]
+    assert headers["cache-control"] == ["public, max-age=31536000, immutable"]
+    assert "Accept-Encoding" in headers["vary"]
+    assert headers["content-type"][0].startswith("text/css")
+    assert "referrer-policy" not in headers  # a Django header: the file never reached Django
+    if encoding == "gzip":
+        import gzip
+
+        assert b":root" in gzip.decompress(body)
+
+
+def test_unhashed_static_names_are_cached_briefly(web):
+    status, headers, _ = via_balancer("GET", "/static/exampleapp/style.css")
+    assert status == 200
+    assert headers["cache-control"] == ["public, max-age=60"]
+
+
+@pytest.mark.parametrize("path", ["/static/nope.css", "/static/../manage.py", "/static/%2e%2e/manage.py"])
+def test_static_misses_are_plain_404s(web, path):
+    status, headers, body = via_balancer("GET", path)
+    assert status in (400, 404)
+    assert b"manage.py" not in body and b"django" not in body.lower()
+
+
+# --- the guestbook through the whole stack -------------------------------------------------
+
+
+def test_sign_the_guestbook_through_4001(web):
+    status, headers, body = via_balancer("GET", "/")
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    cookie = headers["set-cookie"][0].split(";")[0]
+    form = f"csrfmiddlewaretoken={token}&name=Stack&message=Through+nginx+and+gunicorn".encode()
+    status, headers, _ = via_balancer("POST", "/", body=form, headers=[
+        f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded",
+        "Origin: https://localhost", "Referer: https://localhost/"])
+    assert status == 302, headers
+    session = [c.split(";")[0] for c in headers.get("set-cookie", [])]
+    _, _, page = via_balancer("GET", "/", headers=[f"Cookie: {'; '.join([cookie, *session])}"])
+    assert b"Through nginx and gunicorn" in page
+    assert b"Thank you for signing, Stack!" in page
+
+
+def test_oversized_body_gets_413_from_nginx(web):
+    status, _, _ = via_balancer("POST", "/", body=b"x" * (11 * 1024 * 1024),
+                                headers=["Content-Type: application/x-www-form-urlencoded"])
+    assert status == 413
+
+
+# --- behind a real load balancer ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def haproxy(web, tmp_path_factory):
+    """HAProxy as the Convox balancer's port 443: it ends TLS (a self-signed certificate
+    for localhost) and passes each connection to 4001 behind a PROXY protocol line."""
+    require("haproxy", "the load-balancer test runs HAProxy (Debian package haproxy)")
+    require("openssl", "the load-balancer test makes a self-signed certificate")
+    tmp = tmp_path_factory.mktemp("haproxy")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", tmp / "key.pem", "-out", tmp / "cert.pem"], check=True, capture_output=True)
+    (tmp / "bundle.pem").write_bytes((tmp / "cert.pem").read_bytes() + (tmp / "key.pem").read_bytes())
+    port = free_port()
+    (tmp / "haproxy.cfg").write_text(f"""
+global
+    maxconn 256
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend https
+    bind 127.0.0.1:{port} ssl crt {tmp / 'bundle.pem'}
+    default_backend web
+backend web
+    server web 127.0.0.1:{PROXY_PORT} send-proxy
+""")
+    process = subprocess.Popen(["haproxy", "-db", "-f", str(tmp / "haproxy.cfg")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_until_listening(port, process)
+    yield port, str(tmp / "cert.pem")
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def https(haproxy, method, path, headers=None, body=None):
+    port, cafile = haproxy
+    context = ssl.create_default_context(cafile=cafile)
+    connection = http.client.HTTPSConnection("localhost", port, context=context, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response, response.read()
+    finally:
+        connection.close()
+
+
+def test_sign_the_guestbook_over_https_through_haproxy(haproxy):
+    status, response, body = https(haproxy, "GET", "/")
+    assert status == 200
+    assert response.getheader("Strict-Transport-Security").startswith("max-age=31536000")
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    cookie = response.getheader("Set-Cookie").split(";")[0]
+    assert "Secure" in response.getheader("Set-Cookie")
+    form = f"csrfmiddlewaretoken={token}&name=Balanced&message=Over+TLS+and+PROXY".encode()
+    status, response, _ = https(haproxy, "POST", "/", body=form, headers={
+        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
+        "Origin": f"https://localhost:{haproxy[0]}", "Referer": f"https://localhost:{haproxy[0]}/"})
+    assert status == 302
+    assert response.getheader("Location") == "/"
+    session = response.getheader("Set-Cookie").split(";")[0]
+    _, _, page = https(haproxy, "GET", "/", headers={"Cookie": f"{cookie}; {session}"})
+    assert b"Over TLS and PROXY" in page
+    assert b"Thank you for signing, Balanced!" in page
