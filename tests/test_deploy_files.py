@@ -1,0 +1,45 @@
+"""The deployment files agree with each other: the ports, the commands, the timeouts.
+
+nginx.conf, the Dockerfile and docker-compose.yml are declarative and cannot read one
+another, so this test holds them to the same numbers.
+"""
+
+import os
+import re
+import runpy
+
+from tests.servers import HTTP_PORT, PROXY_PORT, ROOT
+
+NGINX = (ROOT / "conf" / "nginx.conf").read_text()
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+COMPOSE = (ROOT / "docker-compose.yml").read_text()
+
+
+def test_ports_agree():
+    assert set(re.findall(r"^\s*listen (\d+)", NGINX, re.M)) == {str(HTTP_PORT), str(PROXY_PORT)}
+    assert re.search(rf"listen {PROXY_PORT} proxy_protocol", NGINX)
+    assert re.search(r"^EXPOSE (.+)$", DOCKERFILE, re.M).group(1).split() == [str(HTTP_PORT), str(PROXY_PORT)]
+    assert f"- 80:{HTTP_PORT}" in COMPOSE and f"- 443:{PROXY_PORT}" in COMPOSE
+    assert "convox.port.443.protocol=tls" in COMPOSE and "convox.port.443.proxy=true" in COMPOSE
+
+
+def test_commands_exist():
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    assert procfile == {"web": "bin/web", "release": "bin/release"}
+    for command in procfile.values():
+        assert os.access(ROOT / command, os.X_OK)
+    assert 'CMD ["bin/web"]' in DOCKERFILE
+    assert "command: bin/web" in COMPOSE
+
+
+def test_timeouts_fit_together():
+    gunicorn = runpy.run_path(str(ROOT / "conf" / "gunicorn.conf.py"))
+    idle = int(re.search(r"convox\.idle\.timeout=(\d+)", COMPOSE).group(1))
+    draining = int(re.search(r"convox\.draining\.timeout=(\d+)", COMPOSE).group(1))
+    keepalive = int(re.search(r"keepalive_timeout (\d+)s;", NGINX).group(1))
+    grace = int(re.search(r"stop_grace_period: (\d+)s", COMPOSE).group(1))
+    assert keepalive > idle  # nginx never closes a connection the balancer will reuse
+    assert gunicorn["timeout"] < idle  # a stuck request ends at gunicorn, not at the balancer
+    assert draining > gunicorn["timeout"]  # requests in flight finish while draining
+    assert gunicorn["graceful_timeout"] < grace <= 30  # stop finishes before SIGKILL (ECS: 30 s)
+    assert "/healthz" in COMPOSE and "/healthz" in DOCKERFILE
