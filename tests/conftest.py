@@ -15,6 +15,16 @@ def collected_static(tmp_path_factory):
         yield static_root
 
 
+@pytest.fixture(scope="session")
+def web_env(tmp_path_factory):
+    """What bin/web needs, once per run: a fresh database migrated by bin/release, and
+    collected static files."""
+    from tests.servers import prepare_web_env, require
+
+    require("nginx", "bin/web runs nginx in front of gunicorn (Debian package nginx)")
+    return prepare_web_env("exampleproject_web", tmp_path_factory.mktemp("web"))
+
+
 @pytest.fixture
 def client():
     """A client whose requests arrive as nginx forwards them: over HTTPS, with nginx's

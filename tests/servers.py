@@ -178,6 +178,58 @@ def prepare_web_env(database_name, tmp_path):
     return environ
 
 
+def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE):
+    """A guestbook signature ready to send, with the CSRF token and cookie a browser
+    gets with the form (fetched through the same port)."""
+    import re
+
+    _, headers, body = raw_request(port, http_request("GET", "/"), proxy_line)
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    cookie = headers["set-cookie"][0].split(";")[0]
+    form = f"csrfmiddlewaretoken={token}&name={name}&message=in+flight".encode()
+    return http_request("POST", "/", body=form, headers=[
+        f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded", "Referer: https://localhost/"])
+
+
+def send_in_two_parts(request, results, key, sent_first_part, pause=2, port=PROXY_PORT, proxy_line=PROXY_LINE):
+    """Send all but the last bytes of `request`, signal `sent_first_part`, wait `pause`
+    seconds, send the rest: a request in flight for that long. Records the status (or the
+    exception) in results[key]."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(proxy_line + request[:-10])
+            sent_first_part.release()
+            time.sleep(pause)
+            sock.sendall(request[-10:])
+            results[key] = read_response(sock)[0]
+    except Exception as exc:  # recorded, then asserted on
+        results[key] = exc
+
+
+class InFlight:
+    """`count` guestbook signatures, each stopped half-way through its body until the
+    pause is over: start them, stop the server, then `finish()` returns each status."""
+
+    def __init__(self, prefix, count=4, pause=2):
+        import threading
+
+        self.names = [f"{prefix}{i}" for i in range(count)]
+        self.results = {}
+        sent = threading.Semaphore(0)
+        self.threads = [threading.Thread(target=send_in_two_parts, args=(signed_post(name), self.results, name,
+                                                                          sent, pause)) for name in self.names]
+        for thread in self.threads:
+            thread.start()
+        for _ in self.names:
+            if not sent.acquire(timeout=20):
+                raise TimeoutError("the requests did not start")
+
+    def finish(self):
+        for thread in self.threads:
+            thread.join(timeout=30)
+        return self.results
+
+
 class WebProcess:
     """bin/web running on this machine, its output collected."""
 

@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import subprocess
-import threading
 import time
 import uuid
 
@@ -17,14 +16,14 @@ import pytest
 
 from tests.servers import (
     HTTP_PORT,
+    PRODUCTION_ENV,
     PROXY_LINE,
     PROXY_PORT,
-    PRODUCTION_ENV,
     ROOT,
-    free_port,
     http_request,
     raw_request,
-    read_response,
+    InFlight,
+    signed_post,
 )
 
 IMAGE = "exampleproject:test"
@@ -151,46 +150,14 @@ def test_container_serves_the_stack(container):
     assert status == 200 and json.loads(body)["checks"]["database"]["status"] == "ok"
 
 
-def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE):
-    """A guestbook signature ready to send: token and cookie fetched first."""
-    _, headers, body = raw_request(port, http_request("GET", "/"), proxy_line)
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
-    cookie = headers["set-cookie"][0].split(";")[0]
-    form = f"csrfmiddlewaretoken={token}&name={name}&message=hello".encode()
-    return http_request("POST", "/", body=form, headers=[
-        f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded", "Referer: https://localhost/"])
-
-
 def test_docker_stop_finishes_requests_in_flight(container):
     """`docker stop` while requests are on the wire: each gets its answer, and the
     container exits 0 within the grace period."""
-    results = {}
-    sent = threading.Semaphore(0)
-
-    def post_slowly(name):
-        request = signed_post(name)
-        try:
-            with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=30) as sock:
-                sock.sendall(PROXY_LINE + request[:-10])
-                sent.release()
-                time.sleep(2)
-                sock.sendall(request[-10:])
-                results[name] = read_response(sock)[0]
-        except Exception as exc:  # recorded, then asserted on
-            results[name] = exc
-
-    names = [f"stop{i}" for i in range(4)]
-    threads = [threading.Thread(target=post_slowly, args=(n,)) for n in names]
-    for thread in threads:
-        thread.start()
-    for _ in names:
-        assert sent.acquire(timeout=20)
+    requests = InFlight("stop")
     started = time.monotonic()
     docker("stop", "--time", "30", container)
     took = time.monotonic() - started
-    for thread in threads:
-        thread.join(timeout=30)
-    assert results == {name: 302 for name in names}
+    assert requests.finish() == {name: 302 for name in requests.names}
     assert took < 25
     state = json.loads(docker("inspect", container).stdout)[0]["State"]
     assert state["ExitCode"] == 0, docker("logs", container).stdout[-2000:]

@@ -7,9 +7,9 @@ start with a PROXY protocol line, as the load balancer's port 443 sends them.
 import http.client
 import json
 import re
+import socket
 import ssl
 import subprocess
-import socket
 import time
 
 import pytest
@@ -19,21 +19,13 @@ from tests.servers import (
     PROXY_PORT,
     WebProcess,
     free_port,
-    prepare_web_env,
     http_request,
-    read_response,
     ports_free,
     raw_request,
     require,
     via_balancer,
     wait_until_listening,
 )
-
-
-@pytest.fixture(scope="module")
-def web_env(tmp_path_factory):
-    require("nginx", "bin/web runs nginx in front of gunicorn (Debian package nginx)")
-    return prepare_web_env("exampleproject_web", tmp_path_factory.mktemp("web"))
 
 
 @pytest.fixture(scope="module")

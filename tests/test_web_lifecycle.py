@@ -2,32 +2,14 @@
 exit when nginx or gunicorn dies, so the platform restarts the container."""
 
 import os
-import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from tests.servers import (
-    PROXY_LINE,
-    PROXY_PORT,
-    WebProcess,
-    prepare_web_env,
-    http_request,
-    read_response,
-    ports_free,
-    require,
-    via_balancer,
-)
-
-
-@pytest.fixture(scope="module")
-def web_env(tmp_path_factory):
-    require("nginx", "bin/web runs nginx in front of gunicorn (Debian package nginx)")
-    return prepare_web_env("exampleproject_lifecycle", tmp_path_factory.mktemp("lifecycle"))
+from tests.servers import PROXY_PORT, InFlight, WebProcess, ports_free
 
 
 @pytest.fixture
@@ -39,46 +21,14 @@ def web(web_env, tmp_path):
         process.stop()
 
 
-def csrf_pair():
-    """A CSRF token and its cookie, as a browser gets them with the form."""
-    _, headers, body = via_balancer("GET", "/")
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
-    return token, headers["set-cookie"][0].split(";")[0]
-
-
-def slow_post(name, token, cookie, sent_first_part, results):
-    """Sign the guestbook with a body that arrives in two parts, 2 s apart."""
-    body = f"csrfmiddlewaretoken={token}&name={name}&message=in+flight".encode()
-    request = http_request("POST", "/", body=body, headers=[
-        f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded", "Referer: https://localhost/"])
-    try:
-        with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=30) as sock:
-            sock.sendall(PROXY_LINE + request[:-10])
-            sent_first_part.release()
-            time.sleep(2)
-            sock.sendall(request[-10:])
-            results[name] = read_response(sock)[0]
-    except Exception as exc:  # recorded, then asserted on
-        results[name] = exc
-
-
 def test_sigterm_finishes_requests_in_flight_then_exits_0(web):
-    token, cookie = csrf_pair()
-    results, sent = {}, threading.Semaphore(0)
-    names = [f"inflight{i}" for i in range(4)]
-    threads = [threading.Thread(target=slow_post, args=(n, token, cookie, sent, results)) for n in names]
-    for thread in threads:
-        thread.start()
-    for _ in names:
-        sent.acquire(timeout=10)
-    time.sleep(0.2)
+    requests = InFlight("inflight")
     stopped_at = time.monotonic()
     web.process.send_signal(signal.SIGTERM)  # mid-request: the bodies are not complete yet
-    for thread in threads:
-        thread.join(timeout=30)
+    results = requests.finish()
     assert web.process.wait(timeout=30) == 0, web.log
     assert time.monotonic() - stopped_at < 25  # within gunicorn's graceful timeout
-    assert results == {name: 302 for name in names}, web.log
+    assert results == {name: 302 for name in requests.names}, web.log
     assert "bin/web: stopped" in web.log
     # Stopped means stopped: nothing listens any more.
     with pytest.raises(OSError):
