@@ -106,6 +106,7 @@ MIDDLEWARE = [
     # HTTPS redirect and the ALLOWED_HOSTS check below could turn them away.
     "exampleapp.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "exampleproject.security.ContentSecurityPolicyMiddleware",
     # Serves /static/ when nothing in front does (gunicorn alone on a PORT platform).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,6 +115,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the views' exceptions: a database outage answers 503, not 500.
+    "exampleproject.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "exampleproject.urls"
@@ -269,6 +272,16 @@ CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
+
+# Resources load from this site only and no inline script or style runs, so injected
+# markup can neither execute code nor send data elsewhere; pages may not be framed.
+# Extend it when the site loads something from elsewhere (an analytics script, a CDN).
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'",
+)
 
 # Scripts never need the CSRF cookie (forms carry the token), so hide it from them.
 CSRF_COOKIE_HTTPONLY = True

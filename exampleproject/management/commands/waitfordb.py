@@ -36,6 +36,7 @@ class Command(BaseCommand):
         where = describe(connection.settings_dict)
         started = time.monotonic()
         next_log = started
+        waited = False
         while True:
             try:
                 connection.ensure_connection()
@@ -43,16 +44,17 @@ class Command(BaseCommand):
                     cursor.execute("SELECT 1")
             except Exception as exc:
                 connection.close()
-                waited = time.monotonic() - started
+                elapsed = time.monotonic() - started
                 problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-                if waited >= timeout:
+                if elapsed >= timeout:
                     raise CommandError(f"the database ({where}) did not answer within {timeout:g} s; last error: {problem}")
+                waited = True
                 if time.monotonic() >= next_log:
-                    self.stderr.write(f"waitfordb: waiting for the database ({where}): {problem} [{waited:.0f}/{timeout:g} s]")
+                    self.stderr.write(f"waitfordb: waiting for the database ({where}): {problem} [{elapsed:.0f}/{timeout:g} s]")
                     next_log += 5
-                time.sleep(min(0.5, max(0.0, timeout - waited)))
+                time.sleep(min(0.5, max(0.0, timeout - elapsed)))
             else:
                 connection.close()
-                if time.monotonic() - started > 1:
+                if waited:  # the wait was logged, so is its end
                     self.stderr.write(f"waitfordb: the database ({where}) is up after {time.monotonic() - started:.1f} s")
                 return

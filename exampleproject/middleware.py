@@ -1,0 +1,39 @@
+"""
+A database outage answers 503, quickly, instead of a 500 or a hang.
+
+When the database restarts or fails over, queries fail with OperationalError (the
+connection timeout, DATABASE_CONNECT_TIMEOUT, bounds how long that takes). That is not
+a bug in the app: the request is refused with 503 and Retry-After, which balancers and
+clients treat as "try again", and the log gets one line. The next request reconnects.
+"""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5  # about how long a database restart or failover takes
+
+
+class DatabaseUnavailableMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        logger.warning("database unavailable for %s %s: %s: %s", request.method, request.path,
+                       type(exception).__name__, str(exception).strip().splitlines()[0] if str(exception).strip() else "")
+        response = HttpResponse(
+            "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
+            "<p>The site cannot reach its database right now. Please try again in a moment.</p>",
+            status=503,
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Cache-Control"] = "no-store"
+        return response
