@@ -178,6 +178,73 @@ def prepare_web_env(database_name, tmp_path):
     return environ
 
 
+class Balancer:
+    """HAProxy in the load balancer's place, in TCP mode as Convox's is: its HTTPS port ends
+    TLS (a self-signed certificate for localhost, in `cafile`) and passes each connection
+    to nginx's 4001 behind a PROXY line; its HTTP port passes connections to 4000. With
+    `proxied`, a third port takes plain HTTP and adds the PROXY line, for load generators
+    that speak neither TLS cheaply nor PROXY protocol."""
+
+    def __init__(self, tmp_path, https_port=None, http_port=None, proxied=False):
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.https_port = https_port or free_port()
+        self.http_port = http_port or free_port()
+        self.proxied_port = free_port() if proxied else None
+        proxied_frontend = f"""
+frontend proxied
+    bind 127.0.0.1:{self.proxied_port}
+    default_backend proxy
+""" if proxied else ""
+        self.cafile = tmp_path / "cert.pem"
+        key = tmp_path / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                        "-keyout", key, "-out", self.cafile], check=True, capture_output=True)
+        bundle = tmp_path / "bundle.pem"
+        bundle.write_bytes(self.cafile.read_bytes() + key.read_bytes())
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(f"""
+global
+    maxconn 1024
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 75s
+    timeout server 75s
+frontend https
+    bind 127.0.0.1:{self.https_port} ssl crt {bundle}
+    default_backend proxy
+frontend http
+    bind 127.0.0.1:{self.http_port}
+    default_backend plain
+{proxied_frontend}
+backend proxy
+    server web 127.0.0.1:{PROXY_PORT} send-proxy
+backend plain
+    server web 127.0.0.1:{HTTP_PORT}
+""")
+        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        wait_until_listening(self.https_port, self.process)
+
+    def https(self, method, path, headers=None, body=None):
+        """One request over TLS; returns (status, http.client response, body)."""
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.cafile))
+        connection = http.client.HTTPSConnection("localhost", self.https_port, context=context, timeout=10)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response, response.read()
+        finally:
+            connection.close()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
 def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE):
     """A guestbook signature ready to send, with the CSRF token and cookie a browser
     gets with the form (fetched through the same port)."""

@@ -7,6 +7,7 @@ CI provides Docker and the base images with ../shared/ci/docker-offline postgres
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -223,3 +224,81 @@ def test_compose_up_migrate_sign_and_keep_data(compose_env):
     assert compose("up", "-d", "--no-build", env=compose_env, check=False).returncode == 0
     wait_compose_healthy(compose_env)
     assert b"Composed" in raw_request(443, http_request("GET", "/"), PROXY_LINE)[2]
+
+
+# --- hardening ------------------------------------------------------------------------------
+
+
+def test_no_secret_reaches_any_layer(docker_daemon, tmp_path):
+    """A build context holding a .env with a secret: no layer of the image contains it."""
+    import tarfile
+
+    context = tmp_path / "context"
+    shutil.copytree(ROOT, context, ignore=shutil.ignore_patterns(".git", ".venv", ".pytest_cache", "staticfiles",
+                                                                  "data", "__pycache__"))
+    marker = f"leaked-{uuid.uuid4().hex}"
+    (context / ".env").write_text(f"SECRET_KEY={marker}\n")
+    (context / ".env.production").write_text(f"SECRET_KEY={marker}\n")
+    docker("build", "--network", "host", "-q", "-t", "exampleproject:secret-check", str(context), timeout=1200)
+    archive = tmp_path / "image.tar"
+    docker("save", "-o", str(archive), "exampleproject:secret-check")
+    found = []
+    with tarfile.open(archive) as outer:
+        for member in outer.getmembers():
+            if not member.isfile():
+                continue
+            data = outer.extractfile(member).read()
+            if marker.encode() in data:
+                found.append(member.name)
+    docker("rmi", "exampleproject:secret-check", check=False)
+    assert found == []
+
+
+def test_runs_with_a_read_only_root_filesystem(image, tmp_path):
+    """--read-only with a tmpfs at /tmp (bin/web's run directory) only, and one at /app/data
+    when the SQLite default is used."""
+    from tests.servers import fresh_database_url, ports_free
+
+    ports_free()
+    name = f"exampleproject-ro-{uuid.uuid4().hex[:8]}"
+    args = ["run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp:mode=1777"]
+    if os.environ.get("DATABASE_URL", "").strip():
+        args += ["-e", f"DATABASE_URL={fresh_database_url('exampleproject_ro', tmp_path)}"]
+    else:
+        args += ["--tmpfs", "/app/data:uid=10001,gid=999"]
+    for key, value in PRODUCTION_ENV.items():
+        args += ["-e", f"{key}={value}"]
+    docker(*args, image)
+    try:
+        wait_healthy(name)
+        assert docker("exec", name, "bin/release", check=False).returncode == 0
+        status, _, body = raw_request(PROXY_PORT, http_request("GET", "/"), PROXY_LINE)
+        assert status == 200 and b"Sign the guestbook" in body
+        assert raw_request(PROXY_PORT, signed_post("Read-only root"), PROXY_LINE)[0] == 302
+        assert docker("exec", name, "touch", "/app/x", check=False).returncode != 0
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize("victim", ["nginx", "gunicorn"])
+def test_container_exits_non_zero_when_a_server_dies(image, victim):
+    """nginx or gunicorn dying ends the container with status 1, so the platform restarts it."""
+    from tests.servers import ports_free
+
+    ports_free()
+    name = f"exampleproject-die-{uuid.uuid4().hex[:8]}"
+    args = ["run", "-d", "--name", name, "--network", "host", "--tmpfs", "/app/data:uid=10001,gid=999"]
+    for key, value in PRODUCTION_ENV.items():
+        args += ["-e", f"{key}={value}"]
+    docker(*args, image)
+    try:
+        wait_healthy(name)
+        pid_of = {"nginx": "cat /tmp/web/nginx.pid",
+                  "gunicorn": "for p in /proc/[0-9]*; do grep -qa 'gunicorn' $p/cmdline 2>/dev/null && "
+                              "[ \"$(cut -d' ' -f4 $p/stat)\" = 1 ] && basename $p; done"}[victim]
+        docker("exec", name, "bash", "-c", f"kill -9 $({pid_of})")
+        exit_code = docker("wait", name, timeout=60).stdout.strip()
+        assert exit_code == "1", docker("logs", name).stderr[-2000:]
+        assert f"bin/web: {victim} exited" in docker("logs", name).stderr
+    finally:
+        docker("rm", "-f", name, check=False)

@@ -4,12 +4,9 @@ Debian's nginx, as in the image. Requests go to 127.0.0.1 only; those for port 4
 start with a PROXY protocol line, as the load balancer's port 443 sends them.
 """
 
-import http.client
 import json
 import re
 import socket
-import ssl
-import subprocess
 import time
 
 import pytest
@@ -17,14 +14,13 @@ import pytest
 from tests.servers import (
     HTTP_PORT,
     PROXY_PORT,
+    Balancer,
     WebProcess,
-    free_port,
     http_request,
     ports_free,
     raw_request,
     require,
     via_balancer,
-    wait_until_listening,
 )
 
 
@@ -174,64 +170,28 @@ def test_oversized_body_gets_413_from_nginx(web):
 
 @pytest.fixture(scope="module")
 def haproxy(web, tmp_path_factory):
-    """HAProxy as the Convox balancer's port 443: it ends TLS (a self-signed certificate
-    for localhost) and passes each connection to 4001 behind a PROXY protocol line."""
     require("haproxy", "the load-balancer test runs HAProxy (Debian package haproxy)")
     require("openssl", "the load-balancer test makes a self-signed certificate")
-    tmp = tmp_path_factory.mktemp("haproxy")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", tmp / "key.pem", "-out", tmp / "cert.pem"], check=True, capture_output=True)
-    (tmp / "bundle.pem").write_bytes((tmp / "cert.pem").read_bytes() + (tmp / "key.pem").read_bytes())
-    port = free_port()
-    (tmp / "haproxy.cfg").write_text(f"""
-global
-    maxconn 256
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend https
-    bind 127.0.0.1:{port} ssl crt {tmp / 'bundle.pem'}
-    default_backend web
-backend web
-    server web 127.0.0.1:{PROXY_PORT} send-proxy
-""")
-    process = subprocess.Popen(["haproxy", "-db", "-f", str(tmp / "haproxy.cfg")],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    wait_until_listening(port, process)
-    yield port, str(tmp / "cert.pem")
-    process.terminate()
-    process.wait(timeout=10)
-
-
-def https(haproxy, method, path, headers=None, body=None):
-    port, cafile = haproxy
-    context = ssl.create_default_context(cafile=cafile)
-    connection = http.client.HTTPSConnection("localhost", port, context=context, timeout=10)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response, response.read()
-    finally:
-        connection.close()
+    balancer = Balancer(tmp_path_factory.mktemp("haproxy"))
+    yield balancer
+    balancer.stop()
 
 
 def test_sign_the_guestbook_over_https_through_haproxy(haproxy):
-    status, response, body = https(haproxy, "GET", "/")
+    status, response, body = haproxy.https("GET", "/")
     assert status == 200
     assert response.getheader("Strict-Transport-Security").startswith("max-age=31536000")
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
     cookie = response.getheader("Set-Cookie").split(";")[0]
     assert "Secure" in response.getheader("Set-Cookie")
     form = f"csrfmiddlewaretoken={token}&name=Balanced&message=Over+TLS+and+PROXY".encode()
-    status, response, _ = https(haproxy, "POST", "/", body=form, headers={
+    origin = f"https://localhost:{haproxy.https_port}"
+    status, response, _ = haproxy.https("POST", "/", body=form, headers={
         "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
-        "Origin": f"https://localhost:{haproxy[0]}", "Referer": f"https://localhost:{haproxy[0]}/"})
+        "Origin": origin, "Referer": origin + "/"})
     assert status == 302
     assert response.getheader("Location") == "/"
     session = response.getheader("Set-Cookie").split(";")[0]
-    _, _, page = https(haproxy, "GET", "/", headers={"Cookie": f"{cookie}; {session}"})
+    _, _, page = haproxy.https("GET", "/", headers={"Cookie": f"{cookie}; {session}"})
     assert b"Over TLS and PROXY" in page
     assert b"Thank you for signing, Balanced!" in page

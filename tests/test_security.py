@@ -1,0 +1,264 @@
+"""Hardened by default: headers, hostile input and the MDN HTTP Observatory's grade,
+against the real stack (bin/web: nginx -> gunicorn -> Django -> the suite's database)."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.servers import (
+    HTTP_PORT,
+    PROXY_LINE,
+    PROXY_PORT,
+    ROOT,
+    Balancer,
+    WebProcess,
+    http_request,
+    ports_free,
+    raw_request,
+    read_response,
+    require,
+    via_balancer,
+)
+
+OBSERVATORY = "@mdn/mdn-http-observatory@1.4.8"
+
+
+@pytest.fixture(scope="module")
+def web(web_env):
+    ports_free()
+    process = WebProcess(web_env).wait_ready()
+    yield process
+    assert process.stop() == 0, process.log
+
+
+def still_serving():
+    status, _, body = via_balancer("GET", "/")
+    return status == 200 and b"Sign the guestbook" in body
+
+
+# --- headers ---------------------------------------------------------------------------------
+
+
+def test_security_headers_on_4001(web):
+    status, headers, _ = via_balancer("GET", "/")
+    assert status == 200
+    one = {name: values[0] for name, values in headers.items()}
+    assert one["strict-transport-security"] == "max-age=31536000; includeSubDomains; preload"
+    csp = one["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert one["x-content-type-options"] == "nosniff"
+    assert one["referrer-policy"] == "same-origin"
+    assert one["x-frame-options"] == "DENY"
+    assert one["cross-origin-opener-policy"] == "same-origin"
+    assert one["server"] == "nginx"
+
+
+def test_cookies_are_secure_httponly_and_samesite(web, web_env):
+    _, headers, _ = via_balancer("GET", "/")
+    (csrf,) = headers["set-cookie"]
+    assert all(flag in csrf for flag in ("Secure", "HttpOnly", "SameSite=Lax"))
+    # The session cookie, from signing the guestbook (the thank-you message lives in it).
+    from tests.servers import signed_post
+
+    status, headers, _ = raw_request(PROXY_PORT, signed_post("Cookie check"), PROXY_LINE)
+    assert status == 302
+    session = [c for c in headers["set-cookie"] if c.startswith(("sessionid=", "messages="))]
+    assert session and all("Secure" in c and "HttpOnly" in c and "SameSite=Lax" in c for c in session)
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    from tests.servers import PRODUCTION_ENV
+    from tests.test_settings import run_manage
+
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING",
+                        environ={**PRODUCTION_ENV, "ALLOWED_HOSTS": "example.com"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the MDN HTTP Observatory ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def observatory():
+    """MDN's own grader, installed from the npm registry into .pytest_cache. Its install
+    script downloads lists this machine cannot reach: installed without scripts, it gets
+    our empty HSTS preload list (conf/hsts-preload.json) instead."""
+    require("npm", "the Observatory grader is an npm package (@mdn/mdn-http-observatory)")
+    require("node", "the Observatory grader runs on Node.js")
+    prefix = ROOT / ".pytest_cache" / "observatory"
+    package = prefix / "node_modules" / "@mdn" / "mdn-http-observatory"
+    if not (package / "src" / "scan.js").exists():
+        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--ignore-scripts",
+                        "--prefix", str(prefix), OBSERVATORY], check=True, capture_output=True, timeout=300)
+    shutil.copy(ROOT / "conf" / "hsts-preload.json", package / "conf" / "hsts-preload.json")
+    return package / "src" / "scan.js"
+
+
+@pytest.fixture(scope="module")
+def balancer_on_443(web, tmp_path_factory):
+    """HAProxy on 443 (TLS, PROXY protocol to 4001) and 80 (to 4000): the grader scans
+    https://localhost and checks that http://localhost redirects there."""
+    require("haproxy", "the grader scans through HAProxy (Debian package haproxy)")
+    for port in (80, 443):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.fail(f"127.0.0.1:{port} is in use; the grader needs it for HAProxy")
+    balancer = Balancer(tmp_path_factory.mktemp("balancer443"), https_port=443, http_port=80)
+    yield balancer
+    balancer.stop()
+
+
+def test_observatory_grades_a_plus(observatory, balancer_on_443):
+    # The grader checks certificates itself: our self-signed one is made trusted, rather
+    # than turning verification off, which it would grade as an invalid certificate.
+    scan = subprocess.run(["node", str(observatory), "localhost"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NODE_EXTRA_CA_CERTS": str(balancer_on_443.cafile)})
+    assert scan.returncode == 0, scan.stderr
+    report = json.loads(scan.stdout)
+    failed = {name: test["result"] for name, test in report["tests"].items() if not test["pass"]}
+    assert report["scan"]["grade"] == "A+", (report["scan"], failed)
+    assert failed == {}
+
+
+# --- hostile input: each a clean 4xx or a closed connection, and the server keeps serving ----
+
+
+def test_unknown_host_gets_400_not_500(web):
+    for host in ("evil.example", "localhost.evil.example", "127.0.0.1.nip.io", "a" * 300):
+        status, _, body = via_balancer("GET", "/", host=host)
+        assert status == 400, host
+        assert b"Traceback" not in body
+    assert raw_request(HTTP_PORT, http_request("GET", "/healthz", host="evil.example"))[0] == 200
+    assert still_serving()
+
+
+def test_body_over_the_limit_gets_413(web):
+    status, _, _ = via_balancer("POST", "/", body=b"x" * (10 * 1024 * 1024 + 1),
+                                headers=["Content-Type: application/x-www-form-urlencoded"])
+    assert status == 413
+    assert still_serving()
+
+
+def test_oversized_header_gets_4xx(web):
+    status, _, _ = via_balancer("GET", "/", headers=["X-Big: " + "b" * 20000])
+    assert 400 <= status < 500
+    status, _, _ = via_balancer("GET", "/" + "a" * 20000)
+    assert 400 <= status < 500
+    assert still_serving()
+
+
+@pytest.mark.parametrize("line", [
+    b"PROXY TCP4 not-an-address 192.0.2.1 1 443\r\n",
+    b"PROXY UNKNOWN-GARBAGE\r\n",
+    b"GET / HTTP/1.1\r\n",  # no PROXY line at all
+])
+def test_malformed_or_missing_proxy_header_is_dropped(web, line):
+    with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=10) as sock:
+        sock.sendall(line + b"Host: localhost\r\n\r\n")
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+    assert not data.startswith(b"HTTP/1.1 200") and b" 5" not in data[:13]
+    assert still_serving()
+
+
+@pytest.mark.parametrize("port, proxy_line", [(HTTP_PORT, None), (PROXY_PORT, PROXY_LINE)])
+def test_spoofed_forwarding_headers_change_nothing(web, port, proxy_line):
+    spoof = ["X-Forwarded-Proto: https", "X-Forwarded-For: 6.6.6.6", "X-Forwarded-Host: evil.example",
+             "X-Forwarded-Port: 443", "Forwarded: for=6.6.6.6;proto=https;host=evil.example"]
+    status, headers, body = raw_request(port, http_request("GET", "/?spoof", headers=spoof), proxy_line)
+    if port == HTTP_PORT:
+        assert (status, headers["location"]) == (301, ["https://localhost/?spoof"])
+    else:
+        assert status == 200 and b"evil.example" not in body
+    time.sleep(0.2)
+    assert "6.6.6.6" not in web.log
+
+
+@pytest.mark.parametrize("path", ["/static/../manage.py", "/static/..%2fmanage.py", "/static/%2e%2e/%2e%2e/etc/passwd",
+                                  "/static/exampleapp/../../exampleproject/settings.py", "/media/../manage.py",
+                                  "/media/%2e%2e/exampleproject/settings.py", "/static//etc/passwd"])
+def test_path_traversal_finds_nothing(web, path):
+    status, _, body = via_balancer("GET", path)
+    assert status in (400, 404)
+    assert b"SECRET_KEY" not in body and b"root:" not in body and b"django" not in body.lower()
+
+
+def test_guestbook_input_too_long_empty_or_html(web):
+    from tests.servers import signed_post
+
+    cases = [("n" * 101, "hello", b"Please keep your name to 100 characters"),
+             ("", "hello", b"Please enter your name."),
+             ("Eve", "", b"Please write a message.")]
+    for name, message, error in cases:
+        request = signed_post(name).replace(b"message=in+flight", f"message={message}".encode())
+        request = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % len(request.split(b"\r\n\r\n", 1)[1]),
+                         request)
+        status, _, body = raw_request(PROXY_PORT, request, PROXY_LINE)
+        assert status == 200 and error in body
+    request = signed_post("<script>alert(1)</script>")
+    assert raw_request(PROXY_PORT, request, PROXY_LINE)[0] == 302
+    _, _, page = via_balancer("GET", "/")
+    assert b"<script>alert(1)</script>" not in page
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+# --- slow clients ----------------------------------------------------------------------------
+
+
+def trickle(data, every, results, key):
+    """Send `data` one byte at a time, `every` seconds apart; record how the server ended it."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=30) as sock:
+            sock.sendall(PROXY_LINE)
+            for byte in data:
+                sock.sendall(bytes([byte]))
+                time.sleep(every)
+            results[key] = ("completed", time.monotonic() - started)
+    except OSError:
+        results[key] = ("cut off", time.monotonic() - started)
+
+
+def test_slow_loris_headers_are_cut_off(web):
+    """Headers a byte every 0.5 s: nginx gives up after its 10 s header timeout, and the
+    gunicorn workers never see these clients."""
+    results = {}
+    threads = [threading.Thread(target=trickle, args=(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"s" * 60,
+                                                      0.5, results, i)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    started = time.monotonic()
+    assert still_serving()  # others are served meanwhile, at once
+    assert time.monotonic() - started < 2
+    for thread in threads:
+        thread.join(timeout=40)
+    assert all(outcome == "cut off" and 9 <= seconds <= 16 for outcome, seconds in results.values()), results
+
+
+def test_stalled_body_is_cut_off(web):
+    """A body that stops arriving: nginx ends it after 10 s without a byte (408)."""
+    body = b"name=slow&message=" + b"m" * 100
+    request = http_request("POST", "/", headers=["Content-Type: application/x-www-form-urlencoded"], body=body)
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=30) as sock:
+        sock.sendall(PROXY_LINE + request[:-50])  # then nothing
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+    waited = time.monotonic() - started
+    assert 9 <= waited <= 16
+    assert data == b"" or data.startswith(b"HTTP/1.1 408")
+    assert still_serving()
