@@ -6,4 +6,5 @@ app_name = "exampleapp"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -1,4 +1,6 @@
 from django.contrib import messages
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -23,3 +25,11 @@ def index(request):
         form = EntryForm()
     page = Paginator(Entry.objects.all(), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "exampleapp/index.html", {"form": form, "page": page})
+
+
+@require_http_methods(["GET", "HEAD"])
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """Browsers ask every site for /favicon.ico (the admin's pages name no icon): send them
+    to the hashed SVG. Not permanent: the hashed name changes when the file does."""
+    return redirect(static("exampleapp/favicon.svg"))

@@ -156,3 +156,11 @@ def test_admin_static_files_resolve(client, admin_password):
     response = client.get(css)
     assert response.status_code == 200
     assert "immutable" in response["Cache-Control"]
+
+
+def test_favicon_ico_redirects_to_the_hashed_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert re.fullmatch(r"/static/exampleapp/favicon\.[0-9a-f]{12}\.svg", response["Location"])
+    assert "max-age=86400" in response["Cache-Control"]
+    assert client.get(response["Location"]).status_code == 200
