@@ -300,17 +300,21 @@ class InFlight:
 class WebProcess:
     """bin/web running on this machine, its output collected."""
 
-    def __init__(self, environ, run_dir=None):
+    def __init__(self, environ, run_dir=None, port=HTTP_PORT, quiet=False):
         import threading
 
+        self.port = port  # where wait_ready finds /healthz
         run_dir = run_dir or public_tmp_dir("web-run-")
         self.output = []
         env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": str(run_dir),
                **PRODUCTION_ENV, "WEB_RUN_DIR": str(run_dir), "WEB_CONCURRENCY": "2", **environ}
+        self.environ = env
+        # quiet: the logs go to /dev/null, for benchmarks (reading them costs CPU).
+        output = subprocess.DEVNULL if quiet else subprocess.PIPE
         self.process = subprocess.Popen([str(ROOT / "bin" / "web")], cwd=ROOT, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+                                        stdout=output, stderr=subprocess.STDOUT, text=True)
+        if not quiet:
+            threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
         for line in self.process.stdout:
@@ -333,7 +337,7 @@ class WebProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bin/web exited with {self.process.returncode}:\n{self.log}")
             try:
-                if request(HTTP_PORT, "/healthz", timeout=2)[0] == 200:
+                if request(self.port, "/healthz", timeout=2)[0] == 200:
                     return self
             except OSError:
                 pass

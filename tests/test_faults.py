@@ -182,14 +182,23 @@ def load(seconds, threads, make_request, results):
     return workers
 
 
-def gunicorn_workers(web):
+def gunicorn_workers(web, count, without=None, seconds=15):
+    """The pids of gunicorn's workers, once there are `count` of them (and `without`
+    is not among them): /healthz answers as soon as the first worker is up."""
     master = subprocess.run(["pgrep", "-P", str(web.process.pid), "-f", "gunicorn"],
                             capture_output=True, text=True).stdout.split()[0]
-    return subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split()
+    deadline = time.monotonic() + seconds
+    while True:
+        pids = subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split()
+        if len(pids) == count and without not in pids:
+            return pids
+        assert time.monotonic() < deadline, f"workers: {pids}, wanted {count} without {without}"
+        time.sleep(0.1)
 
 
 def test_a_killed_worker_is_replaced_and_costs_at_most_its_requests(web):
-    before = gunicorn_workers(web)
+    count = int(web.environ["WEB_CONCURRENCY"])
+    before = gunicorn_workers(web, count)
     results = []
     workers = load(4, 6, lambda: via_balancer("GET", "/")[0], results)
     time.sleep(1.5)
@@ -199,9 +208,7 @@ def test_a_killed_worker_is_replaced_and_costs_at_most_its_requests(web):
     failures = [r for r in results if r != 200]
     assert len(results) > 50
     assert len(failures) <= 1, failures  # the one request the killed worker held, at most
-    time.sleep(1)
-    after = gunicorn_workers(web)
-    assert len(after) == len(before) and before[0] not in after
+    gunicorn_workers(web, count, without=before[0])  # replaced
     assert via_balancer("GET", "/")[0] == 200
 
 
