@@ -3,13 +3,16 @@ Health probes, by the Kubernetes naming convention, for load balancers and platf
 
 /healthz (liveness) answers from the process alone: "restart me if I stop answering".
 /readyz (readiness) checks each dependency and answers 503 naming the ones that failed:
-"send me no traffic for now". Both run before every other middleware, because probes
+"send me no traffic for now": the database, and Redis when REDIS_URL is set. Both run
+before every other middleware, because probes
 send an IP address or an internal name as Host and use plain HTTP.
 """
 
 import logging
 import time
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
 from django.http import JsonResponse
 
@@ -28,8 +31,18 @@ def check_database():
         raise
 
 
-# Each dependency the app needs to serve requests, by the name readiness reports.
-READINESS_CHECKS = {"database": check_database}
+def check_cache():
+    cache.set("readyz", "ok", timeout=10)
+    if cache.get("readyz") != "ok":
+        raise RuntimeError("the cache did not return what was stored")
+
+
+def readiness_checks():
+    """Each dependency the app is configured to use, by the name readiness reports."""
+    checks = {"database": check_database}
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        checks["cache"] = check_cache
+    return checks
 
 
 def _probe_response(body, status=200):
@@ -44,7 +57,7 @@ def liveness(request):
 
 def readiness(request):
     checks = {}
-    for name, check in READINESS_CHECKS.items():
+    for name, check in readiness_checks().items():
         started = time.monotonic()
         try:
             check()

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 
 from exampleapp.forms import EntryForm
 from exampleapp.models import Entry
+from exampleapp.notifications import notify_admins_of
 
 ENTRIES_PER_PAGE = 10
 
@@ -18,6 +19,7 @@ def index(request):
         form = EntryForm(request.POST)
         if form.is_valid():
             entry = form.save()
+            notify_admins_of(entry)
             messages.success(request, f"Thank you for signing, {entry.name}!")
             # Post/redirect/get: reloading the page does not sign twice.
             return redirect("exampleapp:index")

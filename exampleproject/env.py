@@ -53,6 +53,20 @@ class Env:
             return default
         return value
 
+    def float(self, name: str, default: float, minimum: float, maximum: float) -> float:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problem(name, f"expected a number from {minimum:g} to {maximum:g}, got {raw!r}")
+            return default
+        if not minimum <= value <= maximum:
+            self.problem(name, f"expected a number from {minimum:g} to {maximum:g}, got {value:g}")
+            return default
+        return value
+
     def list(self, name: str, default=()) -> list:
         """A comma-separated list; blanks around items and empty items are dropped."""
         raw = self.str(name)

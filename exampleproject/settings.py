@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from dotenv import load_dotenv
 
+from exampleproject import services
 from exampleproject.env import Env, running_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -221,6 +222,37 @@ DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
+# --- Cache and sessions --------------------------------------------------------------
+
+# REDIS_URL (or CACHE_URL, which wins): Django's Redis cache, also holding sessions, which
+# are written through to the database, so a Redis restart logs nobody out. Unset: each
+# process has its own in-memory cache, and sessions live in the database.
+if env.str("CACHE_URL"):
+    CACHES = {"default": services.cache_from_url(env, "CACHE_URL", env.str("CACHE_URL"))}
+else:
+    CACHES = {"default": services.cache_from_url(env, "REDIS_URL", env.str("REDIS_URL"))}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+
+# --- Email ----------------------------------------------------------------------------
+
+# EMAIL_URL: smtp://, submission:// (STARTTLS), smtps:// (TLS) or console://. Unset:
+# mail is printed to stdout. ADMINS receive error reports and a note for each signature.
+_email = services.email_from_url(env, env.str("EMAIL_URL"))
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"]
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS, EMAIL_USE_SSL = _email["EMAIL_USE_TLS"], _email["EMAIL_USE_SSL"]
+EMAIL_TIMEOUT = 5  # seconds: a mail server that does not answer must not hold a worker
+EMAIL_SUBJECT_PREFIX = "[exampleproject] "
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = env.str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+ADMINS = [("", address) for address in env.list("ADMINS")]
+for _name, _address in ADMINS:
+    if "@" not in _address:
+        env.problem("ADMINS", f"{_address!r} is not an email address")
+
+
 # --- Passwords and internationalisation ----------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -318,6 +350,31 @@ LOGGING = {
         "django.security.DisallowedHost": {"handlers": ["stdout_brief"], "propagate": False},
     },
 }
+
+
+# --- Error tracking -------------------------------------------------------------------
+
+# SENTRY_DSN: errors (and, at SENTRY_TRACES_SAMPLE_RATE, performance traces) go to Sentry.
+# Probes and static files are never traced.
+SENTRY_DSN = env.str("SENTRY_DSN")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0)
+if SENTRY_DSN and not env.problems:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.utils import BadDsn
+
+    try:
+        sentry_sdk.init(
+            dsn=SENTRY_DSN,
+            integrations=[DjangoIntegration()],
+            # No personal data: no IP addresses or user details, no cookies, and no request
+            # bodies (form posts carry visitors' names and messages).
+            data_collection={"user_info": False, "cookies": {"mode": "off"}, "http_bodies": []},
+            environment=env.str("SENTRY_ENVIRONMENT", "production"),
+            traces_sampler=services.traces_sampler(SENTRY_TRACES_SAMPLE_RATE, ("/" + STATIC_URL.lstrip("/"),)),
+        )
+    except BadDsn:
+        env.problem("SENTRY_DSN", "not a Sentry DSN; expected https://<key>@<host>/<project>")
 
 
 # Last: report every problem found above at once, or go on.

@@ -24,12 +24,16 @@ def free_port():
 
 
 def request(port, path, method="GET", headers=None, body=None, timeout=10):
-    """One HTTP request to 127.0.0.1:port; returns (status, headers dict, body bytes)."""
+    """One HTTP request to 127.0.0.1:port; returns (status, headers dict, body bytes).
+    A repeated header's values are joined with ", " (two Set-Cookie lines, say)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        joined = {}
+        for name, value in response.getheaders():
+            joined[name.lower()] = f"{joined[name.lower()]}, {value}" if name.lower() in joined else value
+        return response.status, joined, response.read()
     finally:
         connection.close()
 
