@@ -35,11 +35,24 @@ RUN apt-get update \
 COPY requirements.txt .
 # pip goes once the packages are in (nothing installs at run time); so do the translation
 # sources (.po), which Django never reads: it uses the compiled .mo files beside them.
+# Bytecode is compiled here, once per requirements change, so that each Python process of
+# bin/web starts in 0.4 s instead of 1 s (the image's code is read-only, so nothing could
+# cache it at run time); not for what this project never imports, which would only add size.
 RUN python3 -m venv /venv \
  && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt \
  && /venv/bin/pip uninstall -y -q pip \
  && find /venv -name __pycache__ -prune -exec rm -rf {} + \
- && find /venv -name '*.po' -delete
+ && find /venv -name '*.po' -delete \
+ && python3 -m compileall -q -j0 -x "django/contrib/(gis|postgres|admindocs|flatpages|redirects|sitemaps|\
+sites|syndication|humanize)|django/test/|django/conf/locale|django/db/backends/oracle|sentry_sdk/integrations/\
+(?!django|wsgi|logging|stdlib|threading|dedupe|excepthook|atexit|modules|argv|redis|_wsgi_common|_asgi_common|\
+__init__)" /venv/lib/python3*/site-packages
+
+# --- venv: what runs. Brotli only compresses at build time (collectstatic, below); the
+# .br files it makes are served without it.
+FROM build AS venv
+RUN rm -rf /venv/lib/python3*/site-packages/brotli* /venv/lib/python3*/site-packages/_brotli* \
+           /venv/lib/python3*/site-packages/Brotli*
 
 # --- static: collectstatic, with no secret and no database ------------------------------
 FROM build AS static
@@ -53,7 +66,7 @@ FROM base
 USER root
 # The SQLite default needs a writable data directory; real deployments set DATABASE_URL.
 RUN install -d -o app -g app /app/data
-COPY --from=build /venv /venv
+COPY --from=venv /venv /venv
 COPY --from=static /app/staticfiles /app/staticfiles
 # The code is owned by root: the app user can read it, not change it.
 COPY . .
