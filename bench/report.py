@@ -1,0 +1,114 @@
+"""The benchmark's report: a table on stdout, bench/results.md, and bench/results.png."""
+
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+NAMES = {"ours": "ours (nginx -> gunicorn)", "heroku": "Heroku-style", "cookiecutter": "cookiecutter-style",
+         "nginx": "nginx alone", "hello": "gunicorn hello-world"}
+
+
+def ratio(a, b):
+    return a / b if b else float("inf")
+
+
+def targets(servers, image):
+    """Each target: (what, measured, wanted, met)."""
+    s = servers
+    best_peer = max(("heroku", "cookiecutter"), key=lambda n: s[n]["page"]["rps"])
+    rows = [
+        ("static file: ours / Heroku-style", ratio(s["ours"]["static"]["rps"], s["heroku"]["static"]["rps"]), ">= 10x"),
+        ("static file: ours / nginx alone", ratio(s["ours"]["static"]["rps"], s["nginx"]["static"]["rps"]), ">= 0.8x"),
+        (f"home page: ours / best peer ({NAMES[best_peer]})",
+         ratio(s["ours"]["page"]["rps"], s[best_peer]["page"]["rps"]), ">= 1.0x"),
+        ("home page p99: ours / lowest peer p99",
+         ratio(s["ours"]["page"]["p99_ms"], min(s[n]["page"]["p99_ms"] for n in ("heroku", "cookiecutter"))), "< 1.0x"),
+        ("slow clients: page throughput ours keeps", s["ours"]["slow_kept"], ">= 90%"),
+    ]
+    result = []
+    for what, value, wanted in rows:
+        if wanted.endswith("%"):
+            met, shown = value >= float(wanted.strip(">= %")) / 100, f"{value:.0%}"
+        elif wanted.startswith("<"):
+            met, shown = value < float(wanted.strip("< x")), f"{value:.2f}x"
+        else:
+            met, shown = value >= float(wanted.strip(">= x")), f"{value:.2f}x"
+        result.append((what, shown, wanted, met))
+    if image:
+        for what, value, limit, unit in [("cold start (docker run to first 200)", image["cold_start_s"], 2, "s"),
+                                          ("image above debian:trixie-slim", image["above_base_mb"], 100, "MB"),
+                                          ("rebuild after a one-line code change", image["rebuild_s"], 15, "s"),
+                                          ("idle memory, whole container", image["memory_idle_mb"], 150, "MB")]:
+            result.append((what, f"{value:.1f} {unit}", f"< {limit} {unit}", value < limit))
+    return result
+
+
+def markdown(servers, image, args, seconds, machine):
+    lines = [f"Run on {machine['date']}: {machine['cpus']} CPUs ({machine['cpu']}), {machine['memory_gb']} GB, "
+             f"Python {machine['python']}, nginx {machine['nginx']}, PostgreSQL on 127.0.0.1. "
+             f"{args.workers} worker processes for every configuration; each figure is the median of "
+             f"{args.runs} wrk runs of {args.seconds} s; the whole run took {seconds / 60:.0f} min.", ""]
+    order = ["ours", "heroku", "cookiecutter", "nginx", "hello"]
+    lines += ["| workload | " + " | ".join(NAMES[n] for n in order) + " |",
+              "| --- |" + " ---: |" * len(order)]
+
+    def cell(name, key, field, fmt):
+        value = servers.get(name, {}).get(key)
+        return fmt.format(value[field]) if value else "–"
+
+    for label, key, field, fmt in [
+        ("static file (req/s, gzip)", "static", "rps", "{:,.0f}"),
+        ("home page (req/s)", "page", "rps", "{:,.0f}"),
+        ("home page p99 (ms)", "page", "p99_ms", "{:.1f}"),
+        ("reads + 1 in 20 signing (req/s)", "mixed", "rps", "{:,.0f}"),
+        (f"home page with {200} slow clients (req/s)", "page_with_slow_clients", "rps", "{:,.0f}"),
+    ]:
+        lines.append(f"| {label} | " + " | ".join(cell(n, key, field, fmt) for n in order) + " |")
+    lines.append("| page throughput kept with slow clients | " + " | ".join(
+        f"{servers[n]['slow_kept']:.0%}" if "slow_kept" in servers.get(n, {}) else "–" for n in order) + " |")
+    errors = sum(v.get("errors", 0) for r in servers.values() for v in r.values() if isinstance(v, dict))
+    lines += ["", f"Errors (socket errors and non-2xx/3xx responses) across all runs: {errors:.0f}.", ""]
+    if image:
+        lines += ["| the image | measured |", "| --- | ---: |",
+                  f"| size | {image['size_mb']:.0f} MB ({image['above_base_mb']:.0f} MB above debian:trixie-slim) |",
+                  f"| full build, no cache | {image['build_s']:.0f} s |",
+                  f"| rebuild after a one-line code change | {image['rebuild_s']:.1f} s |",
+                  f"| cold start, docker run to first 200 from /healthz | {image['cold_start_s']:.2f} s |",
+                  f"| memory, idle ({image['workers']} gunicorn workers) | {image['memory_idle_mb']:.0f} MB |",
+                  f"| memory, under load | {image['memory_load_mb']:.0f} MB |", ""]
+    lines += ["| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
+    lines += [f"| {what} | {shown} | {wanted} | {'yes' if met else '**no**'} |"
+              for what, shown, wanted, met in targets(servers, image)]
+    return "\n".join(lines) + "\n"
+
+
+def chart(servers, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    peers = ["ours", "heroku", "cookiecutter"]
+    colors = {"ours": "#0c4b33", "heroku": "#6762a6", "cookiecutter": "#b58100", "nginx": "#8a949e"}
+    panels = [("Static file (req/s)", "static", ["ours", "heroku", "cookiecutter", "nginx"]),
+              ("Home page (req/s)", "page", peers),
+              ("Home page with 200 slow clients (req/s)", "page_with_slow_clients", peers)]
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for axis, (title, key, names) in zip(axes, panels):
+        values = [servers[n][key]["rps"] for n in names]
+        short = {"ours": "ours\nnginx -> gunicorn", "heroku": "Heroku-style\ngthread", "cookiecutter":
+                 "cookiecutter-style\nsync", "nginx": "nginx alone\n(ceiling)"}
+        bars = axis.bar([short[n] for n in names], values, color=[colors[n] for n in names])
+        axis.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=8)
+        axis.set_title(title, fontsize=11)
+        axis.tick_params(axis="x", labelsize=8)
+        axis.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def write_report(servers, image, args, seconds, machine):
+    text = markdown(servers, image, args, seconds, machine)
+    print("\n" + text)
+    (BENCH / "results.md").write_text("# Benchmark results\n\nWritten by `make bench` (bench/run.py).\n\n" + text)
+    chart(servers, BENCH / "results.png")
+    print(f"wrote {BENCH / 'results.md'} and {BENCH / 'results.png'}")

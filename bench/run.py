@@ -1,0 +1,409 @@
+"""
+The benchmark: this stack against the usual ways to serve Django, on one machine, in one run.
+
+Every server runs on 127.0.0.1 against the same PostgreSQL database, with the same number
+of worker processes, and serves the same exampleapp. Load comes from wrk; each figure is
+the median of several runs, and every comparison is a ratio taken in this run, because
+absolute numbers drift on shared machines. Prints a table and writes bench/results.md and
+bench/results.png. Bounded: about 15 minutes with the defaults. Run it with `make bench`.
+"""
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import (  # noqa: E402  (the suite's helpers: one way to start each server)
+    HTTP_PORT,
+    PRODUCTION_ENV,
+    WebProcess,
+    free_port,
+    fresh_database_url,
+    public_tmp_dir,
+    raw_request,
+    http_request,
+    wait_until_listening,
+)
+
+PYTHON = sys.executable
+SLOW_CLIENTS = 200
+
+
+# --- the configurations ------------------------------------------------------------------
+
+
+class Server:
+    """One configuration under test: start() returns the port it serves plain HTTP on."""
+
+    name = ""
+    label = ""
+
+    def __init__(self, env, workers):
+        self.env = env
+        self.workers = workers
+        self.process = None
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=40)
+
+
+class Ours(Server):
+    name, label = "ours", "ours: nginx -> gunicorn (bin/web)"
+
+    def start(self):
+        # Port 4000 with the HTTPS redirect off: the same nginx -> gunicorn path as 4001,
+        # without the PROXY line that wrk cannot send.
+        self.web = WebProcess({**self.env, "WEB_CONCURRENCY": str(self.workers)}, quiet=True).wait_ready()
+        self.process = self.web.process
+        return HTTP_PORT
+
+
+class Gunicorn(Server):
+    args = []
+
+    def start(self):
+        self.port = free_port()
+        env = {**os.environ, **self.env}
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", self.app, "--bind", f"127.0.0.1:{self.port}", "--workers",
+             str(self.workers), *self.args],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_listening(self.port, self.process)
+        return self.port
+
+
+class HerokuStyle(Gunicorn):
+    # As heroku/python-getting-started configures it: gthread workers with 5 threads,
+    # the app preloaded, an access log, SO_REUSEPORT; WhiteNoise serves /static/.
+    name, label = "heroku", "Heroku-style: gunicorn gthread x5 threads"
+    app = "exampleproject.wsgi"
+    args = ["--worker-class", "gthread", "--threads", "5", "--preload", "--access-logfile", "-", "--reuse-port"]
+
+
+class CookiecutterStyle(Gunicorn):
+    # As cookiecutter-django's production start script runs it: gunicorn's defaults
+    # (sync workers), WhiteNoise serves /static/.
+    name, label = "cookiecutter", "cookiecutter-style: gunicorn sync"
+    app = "exampleproject.wsgi"
+
+
+class HelloWorld(Gunicorn):
+    # Ceiling for the app server: a bare WSGI callable, same sync workers.
+    name, label = "hello", "ceiling: gunicorn, bare WSGI hello"
+    app = "bench.hello:application"
+
+
+class NginxAlone(Server):
+    # Ceiling for static files: nginx with nothing behind it, same worker count as ours.
+    name, label = "nginx", "ceiling: nginx alone"
+
+    def start(self):
+        self.port = free_port()
+        run = public_tmp_dir("bench-nginx-")
+        conf = (BENCH / "nginx-static-only.conf").read_text()
+        for key, value in {"PORT": self.port, "RUN_DIR": run, "STATIC_ROOT": self.env["STATIC_ROOT"],
+                           "CPUS": nginx_workers()}.items():
+            conf = conf.replace("{" + key + "}", str(value))
+        (run / "nginx.conf").write_text(conf)
+        self.process = subprocess.Popen(["nginx", "-e", "stderr", "-c", str(run / "nginx.conf")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_listening(self.port, self.process)
+        return self.port
+
+
+def nginx_workers():
+    import runpy
+
+    return runpy.run_path(str(ROOT / "conf" / "gunicorn.conf.py"))["cpus"]
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def wrk(url, seconds, connections, headers=(), script=None, env=None):
+    args = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "--timeout", "10s"]
+    for header in headers:
+        args += ["-H", header]
+    if script:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, url], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                         timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = parse_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    return {"rps": rps, "p99_ms": p99, "errors": errors}
+
+
+def parse_ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def median_of(runs, measure):
+    samples = [measure() for _ in range(runs)]
+    return {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
+
+
+class SlowClients:
+    """200 connections that each send a request a byte every 100 ms, read the reply, and
+    start again, until stopped: slow networks, the clients nginx is there for. One thread
+    sends a byte to every socket each tick, so the generator itself costs the two CPUs
+    little (a coroutine per client cost more than the servers under test)."""
+
+    def __init__(self, port, count=SLOW_CLIENTS, interval=0.1):
+        self.port, self.count, self.interval = port, count, interval
+        self.request = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _connect(self):
+        import socket
+
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        sock.setblocking(False)
+        return [sock, 0]  # the socket, and how many bytes of the request it has sent
+
+    def _run(self):
+        clients = [self._connect() for _ in range(self.count)]
+        while not self.stop_event.is_set():
+            for client in clients:
+                sock, sent = client
+                try:
+                    if sent < len(self.request):
+                        client[1] += sock.send(self.request[sent:sent + 1])
+                    elif not sock.recv(65536):  # the whole reply read: start again
+                        sock.close()
+                        client[:] = self._connect()
+                except BlockingIOError:
+                    pass  # no reply yet
+                except OSError:  # refused, reset, or cut off by a timeout: start again
+                    sock.close()
+                    with contextlib.suppress(OSError):
+                        client[:] = self._connect()
+            time.sleep(self.interval)
+        for sock, _ in clients:
+            sock.close()
+
+    def __enter__(self):
+        self.thread.start()
+        time.sleep(3)  # let them all connect and start trickling
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join(timeout=60)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def prepare(database_url):
+    """A fresh database with migrations and 50 entries, static files collected."""
+    static_root = public_tmp_dir("bench-static-") / "static"
+    env = {**PRODUCTION_ENV, "ENV_FILE": "", "DATABASE_URL": database_url,
+           "STATIC_ROOT": str(static_root), "SECURE_SSL_REDIRECT": "false",
+           "ALLOWED_HOSTS": "localhost,127.0.0.1"}
+    for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"]):
+        subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env={**os.environ, **env}, check=True)
+    seed = ("from exampleapp.models import Entry; Entry.objects.bulk_create("
+            "[Entry(name=f'Guest {i}', message='A message of a typical length. ' * 4) for i in range(50)])")
+    subprocess.run([PYTHON, "manage.py", "shell", "-v0", "-c", seed], cwd=ROOT, env={**os.environ, **env}, check=True)
+    manifest = json.loads((static_root / "staticfiles.json").read_text())
+    return env, "/static/" + manifest["paths"]["exampleapp/style.css"]
+
+
+def csrf_for(port):
+    """A CSRF token and cookie for the POST mix (wrk reuses them; Django accepts that)."""
+    _, headers, body = raw_request(port, http_request("GET", "/", host="127.0.0.1"))
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    cookie = headers["set-cookie"][0].split(";")[0].split("=", 1)[1]
+    return {"BENCH_TOKEN": token, "BENCH_COOKIE": cookie}
+
+
+CONFIGURATIONS = (Ours, HerokuStyle, CookiecutterStyle, NginxAlone, HelloWorld)
+
+
+def measure_servers(env, css, args):
+    """All servers run at once; for each workload, one warm-up run per configuration (not
+    counted), then the runs go round-robin across configurations, so that the machine's
+    drift falls on all of them alike and each ratio compares like with like."""
+    servers = {cls.name: cls(env, args.workers) for cls in CONFIGURATIONS if not args.only or cls.name in args.only}
+    results = {name: {} for name in servers}
+    ports = {}
+    try:
+        for name, server in servers.items():
+            print(f"--- starting {server.label}", flush=True)
+            ports[name] = server.start()
+        workloads = [
+            ("static", list(servers), lambda port: wrk(f"http://127.0.0.1:{port}{css}", args.seconds, 64,
+                                                        ["Accept-Encoding: gzip"])),
+            ("page", [n for n in servers if n != "nginx"],
+             lambda port: wrk(f"http://127.0.0.1:{port}/", args.seconds, 32)),
+            ("mixed", [n for n in servers if n not in ("nginx", "hello")],
+             lambda port: wrk(f"http://127.0.0.1:{port}/", args.seconds, 32, script=BENCH / "mixed.lua",
+                              env=csrf_for(port))),
+        ]
+        for workload, names, measure in workloads:
+            print(f"--- {workload}: {', '.join(names)}", flush=True)
+            samples = {name: [] for name in names}
+            for name in names:
+                measure(ports[name])  # warm-up, not counted
+            for _ in range(args.runs):
+                for name in names:
+                    samples[name].append(measure(ports[name]))
+            for name in names:
+                results[name][workload] = {key: statistics.median(s[key] for s in samples[name])
+                                           for key in samples[name][0]}
+        # Slow clients load one server at a time; the page figure above is the baseline.
+        for name in [n for n in servers if n not in ("nginx", "hello")]:
+            print(f"--- page with {SLOW_CLIENTS} slow clients: {name}", flush=True)
+            with SlowClients(ports[name]):
+                results[name]["page_with_slow_clients"] = median_of(
+                    args.runs, lambda: wrk(f"http://127.0.0.1:{ports[name]}/", args.seconds, 32))
+            results[name]["slow_kept"] = results[name]["page_with_slow_clients"]["rps"] / results[name]["page"]["rps"]
+    finally:
+        for server in servers.values():
+            server.stop()
+    for name in servers:
+        print(name, json.dumps(results[name]), flush=True)
+    return results
+
+
+def docker(*args, timeout=1800, check=True):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def measure_image(env, args):
+    """Size, build and rebuild time, cold start, memory: the image as a deploy runs it."""
+    if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
+        print("--- image: skipped (no Docker daemon; start one with ../shared/ci/docker-offline)")
+        return None
+    print("--- image", flush=True)
+    context = Path(tempfile.mkdtemp(prefix="bench-context-"))
+    # What a commit of the working tree would hold: tracked files and new, unignored ones.
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).exists():
+            (context / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, context / name)
+    tag = "exampleproject:bench"
+    image = {}
+    started = time.monotonic()
+    docker("build", "--network", "host", "--no-cache", "-q", "-t", tag, str(context))
+    image["build_s"] = time.monotonic() - started
+    # A developer rebuilds with a warm cache: one untimed build settles it (the first
+    # build after a --no-cache one reran cached steps here), then the change is timed.
+    docker("build", "--network", "host", "-q", "-t", tag, str(context))
+    views = context / "exampleapp" / "views.py"
+    views.write_text(views.read_text() + "\n# a one-line change\n")
+    started = time.monotonic()
+    docker("build", "--network", "host", "-q", "-t", tag, str(context))
+    image["rebuild_s"] = time.monotonic() - started
+    size = int(docker("image", "inspect", "-f", "{{.Size}}", tag).stdout)
+    base = int(docker("image", "inspect", "-f", "{{.Size}}", "debian:trixie-slim").stdout)
+    image["size_mb"], image["above_base_mb"] = size / 1e6, (size - base) / 1e6
+
+    run_env = ["-e", f"DATABASE_URL={env['DATABASE_URL']}", "-e", "SECURE_SSL_REDIRECT=false"]
+    for key in ("SECRET_KEY", "ALLOWED_HOSTS"):
+        run_env += ["-e", f"{key}={env[key]}"]
+    starts = []
+    for _ in range(args.runs):
+        name = f"bench-{time.monotonic_ns()}"
+        started = time.monotonic()
+        docker("run", "-d", "--name", name, "--network", "host", *run_env, tag)
+        while True:
+            with contextlib.suppress(OSError):
+                if raw_request(HTTP_PORT, http_request("GET", "/healthz"), timeout=1)[0] == 200:
+                    break
+            time.sleep(0.02)
+        starts.append(time.monotonic() - started)
+        if len(starts) < args.runs:
+            docker("rm", "-f", name)
+    image["cold_start_s"] = statistics.median(starts)
+    try:
+        time.sleep(10)  # settled, idle
+        image["memory_idle_mb"] = container_memory_mb(name)
+        samples = []
+        load = threading.Thread(target=wrk, args=(f"http://127.0.0.1:{HTTP_PORT}/", 15, 32))
+        load.start()
+        while load.is_alive():
+            samples.append(container_memory_mb(name))
+            time.sleep(1)
+        image["memory_load_mb"] = max(samples)
+        # gunicorn's master and its workers share one command line; the master is not a worker.
+        listing = docker("exec", name, "bash", "-c",
+                         "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done").stdout
+        image["workers"] = sum(line.startswith("python3 -m gunicorn") for line in listing.splitlines()) - 1
+    finally:
+        docker("rm", "-f", name)
+    print(json.dumps(image), flush=True)
+    return image
+
+
+def container_memory_mb(name):
+    usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", name).stdout.split("/")[0].strip()
+    value, unit = re.fullmatch(r"([\d.]+)\s*(\w+)", usage).groups()
+    return float(value) * {"B": 1e-6, "KiB": 1.024e-3, "MiB": 1.048576, "GiB": 1073.741824}[unit]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--workers", type=int, default=nginx_workers() * 2 + 1,
+                        help="worker processes for every configuration (default: ours, 2 x CPUs + 1)")
+    parser.add_argument("--skip-image", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=[cls.name for cls in CONFIGURATIONS],
+                        help="measure these configurations only (no report: for tuning)")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench: {tool} is not installed (Debian package {tool})")
+    database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exampleproject")
+    if not database_url.startswith("postgres"):
+        sys.exit("bench: BENCH_DATABASE_URL must be a PostgreSQL URL")
+    os.environ["DATABASE_URL"] = database_url
+    env, css = prepare(fresh_database_url("exampleproject_bench", Path(tempfile.mkdtemp())))
+    started = time.monotonic()
+    servers = measure_servers(env, css, args)
+    if args.only:
+        return  # a partial run: the figures above, no report
+    image = None if args.skip_image else measure_image(env, args)
+    from bench.report import write_report
+
+    write_report(servers, image, args, time.monotonic() - started, machine())
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 1024 / 1024
+    return {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "cpu": cpu,
+            "memory_gb": round(memory), "python": platform.python_version(),
+            "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]}
+
+
+if __name__ == "__main__":
+    main()
