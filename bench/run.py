@@ -32,6 +32,7 @@ from tests.servers import (  # noqa: E402  (the suite's helpers: one way to star
     HTTP_PORT,
     PRODUCTION_ENV,
     WebProcess,
+    copy_working_tree,
     free_port,
     fresh_database_url,
     public_tmp_dir,
@@ -300,14 +301,7 @@ def measure_image(env, args):
         print("--- image: skipped (no Docker daemon; start one with ../shared/ci/docker-offline)")
         return None
     print("--- image", flush=True)
-    context = Path(tempfile.mkdtemp(prefix="bench-context-"))
-    # What a commit of the working tree would hold: tracked files and new, unignored ones.
-    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                             capture_output=True, check=True).stdout
-    for name in filter(None, tracked.decode().split("\0")):
-        if (ROOT / name).exists():
-            (context / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, context / name)
+    context = copy_working_tree(Path(tempfile.mkdtemp(prefix="bench-context-")))
     tag = "exampleproject:bench"
     image = {}
     started = time.monotonic()

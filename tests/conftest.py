@@ -26,6 +26,32 @@ def web_env(tmp_path_factory):
 
 
 @pytest.fixture
+def load_settings(monkeypatch, tmp_path):
+    """Evaluate settings.py afresh under exactly the given variables; returns its namespace.
+    (Every variable settings.py reads is cleared first: see test_settings.settings_variables.)"""
+    import os
+    import runpy
+
+    from tests.test_settings import SETTINGS_FILE, settings_variables
+
+    saved = dict(os.environ)
+
+    def load(**environ):
+        for name in settings_variables():
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("ENV_FILE", "")
+        monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(SETTINGS_FILE))
+
+    yield load
+    # load_dotenv writes to os.environ behind monkeypatch's back.
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
 def client():
     """A client whose requests arrive as nginx forwards them: over HTTPS, with nginx's
     X-Forwarded-Proto. Tests of plain HTTP build their own Client()."""

@@ -72,19 +72,45 @@ def gunicorn(environ, workers=1):
 HTTP_PORT, PROXY_PORT = 4000, 4001  # conf/nginx.conf's ports; tests/test_image.py checks the rest
 
 
-def require(tool, why):
-    """Skip when `tool` is missing, or fail under REQUIRE_DOCKER=1 (CI), where the deployment
-    tests must run rather than skip."""
-    import shutil
-
+def unavailable(message):
+    """Skip, saying why; or fail under REQUIRE_DOCKER=1 (CI), where the deployment tests
+    must run rather than skip."""
     import pytest
 
-    if shutil.which(tool):
-        return
-    message = f"{tool} is not installed: {why}"
     if os.environ.get("REQUIRE_DOCKER") == "1":
         pytest.fail(message + " (REQUIRE_DOCKER=1 requires it)")
     pytest.skip(message)
+
+
+def require(tool, why):
+    """`tool` must be installed: see unavailable()."""
+    import shutil
+
+    if not shutil.which(tool):
+        unavailable(f"{tool} is not installed: {why}")
+
+
+def require_docker(why):
+    """A Docker daemon must be running: see unavailable()."""
+    try:
+        running = subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        running = False
+    if not running:
+        unavailable(f"no Docker daemon ({why}; start one with ../shared/ci/docker-offline postgres)")
+
+
+def copy_working_tree(destination):
+    """Copy what a commit of the working tree would hold: tracked files and new, unignored ones."""
+    import shutil
+
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            check=True, capture_output=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        if (ROOT / name).exists():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    return destination
 
 
 def fresh_database_url(name, tmp_path):

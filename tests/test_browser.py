@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import PRODUCTION_ENV, ROOT, Balancer, WebProcess, ports_free, require
+from tests.servers import PRODUCTION_ENV, ROOT, Balancer, WebProcess, ports_free, require, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 # Quiet, hermetic Chromium: no sandbox as root, and none of the background calls this
@@ -25,10 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 @pytest.fixture(scope="module")
 def site(web_env, tmp_path_factory):
     if not Path(CHROMIUM).exists():
-        message = "Chromium is not installed (Debian package chromium)"
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(message + "; REQUIRE_DOCKER=1 requires the browser test to run")
-        pytest.skip(message)
+        unavailable("Chromium is not installed (Debian package chromium)")
     require("haproxy", "the browser reaches the app through HAProxy (Debian package haproxy)")
     username, password = f"admin-{uuid.uuid4().hex[:6]}", "a-long-admin-password-for-the-browser"
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **PRODUCTION_ENV, **web_env,

@@ -7,7 +7,6 @@ CI provides Docker and the base images with ../shared/ci/docker-offline postgres
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -24,6 +23,8 @@ from tests.servers import (
     http_request,
     raw_request,
     InFlight,
+    copy_working_tree,
+    require_docker,
     signed_post,
 )
 
@@ -37,15 +38,7 @@ def docker(*args, check=True, timeout=600, **kwargs):
 
 @pytest.fixture(scope="session")
 def docker_daemon():
-    try:
-        ok = docker("info", check=False, timeout=30).returncode == 0
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        ok = False
-    if not ok:
-        message = "no Docker daemon (start one with ../shared/ci/docker-offline postgres)"
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(message + "; REQUIRE_DOCKER=1 requires it")
-        pytest.skip(message)
+    require_docker("the image tests build and run it")
     if docker("image", "inspect", "debian:trixie-slim", check=False).returncode != 0:
         pytest.fail("debian:trixie-slim is missing: run ../shared/ci/docker-offline")
 
@@ -233,9 +226,7 @@ def test_no_secret_reaches_any_layer(docker_daemon, tmp_path):
     """A build context holding a .env with a secret: no layer of the image contains it."""
     import tarfile
 
-    context = tmp_path / "context"
-    shutil.copytree(ROOT, context, ignore=shutil.ignore_patterns(".git", ".venv", ".pytest_cache", "staticfiles",
-                                                                  "data", "__pycache__"))
+    context = copy_working_tree(tmp_path / "context")
     marker = f"leaked-{uuid.uuid4().hex}"
     (context / ".env").write_text(f"SECRET_KEY={marker}\n")
     (context / ".env.production").write_text(f"SECRET_KEY={marker}\n")

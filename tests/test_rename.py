@@ -1,22 +1,14 @@
 """bin/rename: a renamed copy of the project still passes the app's tests."""
 
 import os
-import shutil
 import subprocess
 import sys
 
-from tests.servers import ROOT
+from tests.servers import copy_working_tree
 
 
 def test_renamed_copy_passes_the_app_tests(tmp_path):
-    copy = tmp_path / "shop-site"
-    # What a commit of the working tree would hold: tracked files and new, unignored ones.
-    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                             check=True, capture_output=True).stdout
-    for name in filter(None, tracked.decode().split("\0")):
-        if (ROOT / name).exists():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
+    copy = copy_working_tree(tmp_path / "shop-site")
     subprocess.run(["git", "init", "-q"], cwd=copy, check=True)
     subprocess.run(["git", "add", "-A"], cwd=copy, check=True)
 

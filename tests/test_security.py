@@ -9,7 +9,6 @@ import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,6 @@ from tests.servers import (
     http_request,
     ports_free,
     raw_request,
-    read_response,
     require,
     via_balancer,
 )

@@ -7,7 +7,6 @@ import gzip
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.servers import ROOT, free_port, gunicorn, request, require, wait_until_listening
-from tests.test_settings import PRODUCTION, configuration_error, load_settings  # noqa: F401 (fixture)
+from tests.test_settings import PRODUCTION, configuration_error
 
 # --- settings ----------------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -30,26 +29,6 @@ def deployment_variables():
     names |= set(re.findall(r"\$\{([A-Z_]+):-", web))
     # Set by bin/web for gunicorn, not by users.
     return sorted(names - {"WEB_GUNICORN_PORT", "PYTHON"})
-
-
-@pytest.fixture
-def load_settings(monkeypatch, tmp_path):
-    """Evaluate settings.py afresh under exactly the given variables; returns its namespace."""
-    saved = dict(os.environ)
-
-    def load(**environ):
-        for name in settings_variables():
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("ENV_FILE", "")
-        monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
-        for name, value in environ.items():
-            monkeypatch.setenv(name, value)
-        return runpy.run_path(str(SETTINGS_FILE))
-
-    yield load
-    # load_dotenv writes to os.environ behind monkeypatch's back.
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def configuration_error(load, **environ):
