@@ -343,8 +343,10 @@ class WebProcess:
         output = subprocess.DEVNULL if quiet else subprocess.PIPE
         self.process = subprocess.Popen([str(ROOT / "bin" / "web")], cwd=ROOT, env=env,
                                         stdout=output, stderr=subprocess.STDOUT, text=True)
+        self.reader = None
         if not quiet:
-            threading.Thread(target=self._read, daemon=True).start()
+            self.reader = threading.Thread(target=self._read, daemon=True)
+            self.reader.start()
 
     def _read(self):
         for line in self.process.stdout:
@@ -352,7 +354,18 @@ class WebProcess:
 
     @property
     def log(self):
+        if self.reader and self.process.poll() is not None:
+            self.reader.join(timeout=5)  # exited: read to the end of its output first
         return "".join(self.output)
+
+    def wait_for_log(self, text, seconds=5):
+        """True once `text` is in the log: a thread reads it, a little after the fact."""
+        deadline = time.monotonic() + seconds
+        while text not in self.log:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def wait_ready(self, seconds=60):
         try:

@@ -120,10 +120,10 @@ def test_database_down_at_boot_then_back_in_time(fault_env, postgres):
         while "waitfordb: waiting for the database" not in web.log:
             assert time.monotonic() < deadline and web.process.poll() is None, web.log
             time.sleep(0.2)
-        assert f"postgresql at 127.0.0.1:{postgres.port}/app" in web.log
+        assert web.wait_for_log(f"postgresql at 127.0.0.1:{postgres.port}/app"), web.log
         postgres.start()
         web.wait_ready(seconds=60)
-        assert "is up after" in web.log
+        assert web.wait_for_log("is up after"), web.log
         assert request(HTTP_PORT, "/readyz")[0] == 200
     finally:
         postgres.wait_up()
@@ -143,7 +143,7 @@ def test_database_restart_while_serving(web, postgres):
         assert status == 503
         assert headers["retry-after"] == ["5"]
         assert b"cannot reach its database" in body
-        assert "database unavailable for GET /" in web.log
+        assert web.wait_for_log("database unavailable for GET /"), web.log
     finally:
         postgres.start()
         postgres.wait_up()

@@ -24,7 +24,7 @@ def port_web(web_env):
 
 def test_port_mode_runs_gunicorn_alone(port_web):
     port, web = port_web
-    assert f"PORT={port}: gunicorn alone on 0.0.0.0:{port}" in web.log
+    assert web.wait_for_log(f"PORT={port}: gunicorn alone on 0.0.0.0:{port}"), web.log
     children = subprocess.run(["pgrep", "-f", f"nginx.*{web.process.pid}"], capture_output=True, text=True)
     assert children.stdout == ""
     # bin/web has become gunicorn (exec): its process is gunicorn's master.
