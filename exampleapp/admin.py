@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.db import models
 
+from exampleapp.images import ImageAttachmentField
 from exampleapp.models import Entry
 
 
@@ -9,6 +11,8 @@ class EntryAdmin(admin.ModelAdmin):
     search_fields = ["name", "message"]
     date_hierarchy = "created_at"
     readonly_fields = ["created_at"]
+    # Images added here are checked and re-encoded as the guestbook's form does.
+    formfield_overrides = {models.ImageField: {"form_class": ImageAttachmentField}}
 
     @admin.display(description="message")
     def short_message(self, entry):

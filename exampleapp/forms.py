@@ -1,14 +1,18 @@
 from django import forms
 
+from exampleapp.images import ImageAttachmentField
 from exampleapp.models import Entry
 
 
 class EntryForm(forms.ModelForm):
-    """Signing the guestbook: both fields required, lengths as the model allows."""
+    """Signing the guestbook: name and message required, lengths as the model allows; an
+    image may be attached."""
+
+    image = ImageAttachmentField(required=False)
 
     class Meta:
         model = Entry
-        fields = ["name", "message"]
+        fields = ["name", "message", "image"]
         widgets = {
             "name": forms.TextInput(attrs={"autocomplete": "name"}),
             "message": forms.Textarea(attrs={"rows": 4}),

@@ -3,9 +3,9 @@ Health probes, by the Kubernetes naming convention, for load balancers and platf
 
 /healthz (liveness) answers from the process alone: "restart me if I stop answering".
 /readyz (readiness) checks each dependency and answers 503 naming the ones that failed:
-"send me no traffic for now": the database, and Redis when REDIS_URL is set. Both run
-before every other middleware, because probes
-send an IP address or an internal name as Host and use plain HTTP.
+"send me no traffic for now": the database, Redis when REDIS_URL is set, and the bucket
+when STORAGE_URL is on S3. Both run before every other middleware, because probes send
+an IP address or an internal name as Host and use plain HTTP.
 """
 
 import logging
@@ -13,6 +13,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.storage import default_storage
 from django.db import connections
 from django.http import JsonResponse
 
@@ -37,11 +38,19 @@ def check_cache():
         raise RuntimeError("the cache did not return what was stored")
 
 
+def check_storage():
+    # HeadBucket: the bucket exists and these credentials may use it; one small request,
+    # bounded by the storage's timeouts (exampleproject/services.py).
+    default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
+
+
 def readiness_checks():
     """Each dependency the app is configured to use, by the name readiness reports."""
     checks = {"database": check_database}
     if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
         checks["cache"] = check_cache
+    if settings.STORAGES["default"]["BACKEND"].endswith("S3Storage"):
+        checks["storage"] = check_storage
     return checks
 
 

@@ -1,5 +1,16 @@
-from django.db import models
+import uuid
+
+from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+
+def image_path(entry, filename):
+    """A random name under entries/: nothing of the visitor's file name is kept, no two
+    uploads collide, and a name never changes meaning (so it may be cached for good)."""
+    extension = filename.rsplit(".", 1)[-1].lower()
+    return f"entries/{uuid.uuid4().hex}.{extension}"
 
 
 class Entry(models.Model):
@@ -8,6 +19,12 @@ class Entry(models.Model):
     name = models.CharField(max_length=100)
     message = models.TextField(max_length=1000)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Optional; checked and re-encoded by the form (exampleapp/images.py). Its size is
+    # kept, so pages give <img> its width and height without reading the file.
+    image = models.ImageField(upload_to=image_path, blank=True, width_field="image_width",
+                              height_field="image_height")
+    image_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    image_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -20,3 +37,11 @@ class Entry(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+@receiver(post_delete, sender=Entry)
+def delete_image(sender, instance, **kwargs):
+    """A deleted entry takes its image along, once the deletion is committed."""
+    if instance.image:
+        name, storage = instance.image.name, instance.image.storage
+        transaction.on_commit(lambda: storage.delete(name))

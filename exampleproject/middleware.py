@@ -1,5 +1,6 @@
 """
-An outage of the database (or of Redis) answers 503, quickly, instead of a 500 or a hang.
+An outage of the database (or of Redis, or of S3) answers 503, quickly, instead of a 500
+or a hang.
 
 When the database restarts or fails over, queries fail with OperationalError (the
 connection timeout, DATABASE_CONNECT_TIMEOUT, bounds how long that takes); Redis errors
@@ -17,6 +18,12 @@ try:
     from redis.exceptions import RedisError
 except ImportError:  # Redis is optional
     RedisError = ()
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    S3Error = (BotoCoreError, ClientError)
+except ImportError:  # S3 is optional
+    S3Error = ()
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +42,8 @@ class DatabaseUnavailableMiddleware:
             dependency = "database"
         elif isinstance(exception, RedisError):
             dependency = "cache"
+        elif isinstance(exception, S3Error):
+            dependency = "file storage"
         else:
             return None
         logger.warning("%s unavailable for %s %s: %s: %s", dependency, request.method, request.path,

@@ -5,7 +5,7 @@ Each parser returns the Django setting for its URL, or records a problem that na
 variable (never echoing a password) and returns the "off" setting.
 """
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 # A request waits at most this long on Redis: an outage costs a fast 503, not a hang.
 REDIS_TIMEOUT_SECONDS = 2
@@ -75,6 +75,99 @@ def email_from_url(env, url):
         EMAIL_USE_SSL=scheme == "smtps",
     )
     return settings
+
+
+# What a storage backend raises when it cannot store or read a file: the filesystem's
+# OSError (a full disk), and botocore's errors when S3 is unreachable or refuses.
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+except ImportError:  # S3 support is optional
+    STORAGE_ERRORS = (OSError,)
+
+# Storage calls give up quickly when S3 is unreachable (a form post then answers 503 and
+# keeps what was typed); a read may take longer, as an upload on a slow link does.
+S3_CONNECT_TIMEOUT_SECONDS = 2
+S3_READ_TIMEOUT_SECONDS = 10
+S3_OPTIONS = {"endpoint", "region", "custom_domain"}
+
+
+def storage_from_url(env, url, media_root):
+    """STORAGES['default'] and the origin its files are served from (None: this site) for
+    STORAGE_URL. Unset: the local filesystem under `media_root`. file:///path: the local
+    filesystem there. s3://key:secret@bucket/prefix?region=...&endpoint=...&custom_domain=...:
+    S3 or an S3-compatible store through django-storages."""
+    local = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(media_root)}}
+    if url is None:
+        return local, None
+    scheme = _scheme(url)
+    if scheme == "file":
+        path = unquote(urlsplit(url).path)
+        if not path.startswith("/") or urlsplit(url).netloc:
+            env.problem("STORAGE_URL", "a file:// URL needs an absolute path, e.g. file:///srv/media")
+            return local, None
+        return {**local, "OPTIONS": {"location": path}}, None
+    if scheme != "s3":
+        env.problem("STORAGE_URL", "expected s3://key:secret@bucket?region=... or file:///path, "
+                                   f"got a {scheme or 'non'}-URL")
+        return local, None
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query, keep_blank_values=True)
+    except ValueError:
+        env.problem("STORAGE_URL", "cannot parse this s3:// URL; check that special characters in the key "
+                                   "and secret (such as / and +) are %-encoded")
+        return local, None
+    unknown = sorted(set(query) - S3_OPTIONS)
+    if unknown:
+        env.problem("STORAGE_URL", f"unknown option {', '.join(unknown)}; "
+                                   f"the options are {', '.join(sorted(S3_OPTIONS))}")
+    if not parts.hostname:
+        env.problem("STORAGE_URL", "names no bucket; expected s3://key:secret@bucket?region=...")
+        return local, None
+    if bool(parts.username) != bool(parts.password):
+        env.problem("STORAGE_URL", "give both the access key and the secret (s3://key:secret@bucket), "
+                                   "or neither to use the platform's credentials (an instance role)")
+    option = {name: values[-1] for name, values in query.items()}
+    endpoint, region, custom_domain = option.get("endpoint"), option.get("region"), option.get("custom_domain")
+    if endpoint and not endpoint.startswith(("https://", "http://")):
+        env.problem("STORAGE_URL", f"endpoint {endpoint!r} is not a URL; e.g. endpoint=https://s3.example.com")
+        endpoint = None
+    from botocore.config import Config
+
+    bucket = parts.hostname
+    options = {
+        "bucket_name": bucket,
+        "location": parts.path.strip("/"),
+        "access_key": unquote(parts.username) if parts.username else None,
+        "secret_key": unquote(parts.password) if parts.password else None,
+        "region_name": region,
+        "endpoint_url": endpoint,
+        # Objects stay private: pages link to them with URLs signed for an hour, unless a
+        # CDN domain serves them publicly.
+        "default_acl": None,
+        "querystring_auth": not custom_domain,
+        "custom_domain": custom_domain,
+        "client_config": Config(
+            # Other S3-compatible stores (MinIO, R2, moto) take the bucket in the path.
+            s3={"addressing_style": "path" if endpoint else "virtual"},
+            signature_version="s3v4",
+            connect_timeout=S3_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=S3_READ_TIMEOUT_SECONDS,
+            retries={"max_attempts": 2, "mode": "standard"},
+        ),
+    }
+    if custom_domain:
+        origin = f"https://{custom_domain}"
+    elif endpoint:
+        endpoint_parts = urlsplit(endpoint)
+        origin = f"{endpoint_parts.scheme}://{endpoint_parts.netloc}"
+    elif region and region != "us-east-1":
+        origin = f"https://{bucket}.s3.{region}.amazonaws.com"
+    else:
+        origin = f"https://{bucket}.s3.amazonaws.com"
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}, origin
 
 
 def traces_sampler(rate, skipped_prefixes):

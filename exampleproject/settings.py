@@ -142,7 +142,8 @@ WSGI_APPLICATION = "exampleproject.wsgi.application"
 
 # --- Database ------------------------------------------------------------------------
 
-# Where the app keeps files of its own: the SQLite database when DATABASE_URL is unset.
+# Where the app keeps files of its own: the SQLite database when DATABASE_URL is unset,
+# and uploaded images when STORAGE_URL is unset.
 DATA_DIR = Path(env.str("DATA_DIR", str(BASE_DIR / "data")))
 
 # Keep each worker's connection open for this many seconds instead of reconnecting on
@@ -280,10 +281,28 @@ USE_TZ = True
 # image; WhiteNoise serves the same files when the app runs without nginx.
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+
+
+# --- Uploaded files (media) ----------------------------------------------------------
+
+# Images attached to guestbook entries go through Django's storage API. STORAGE_URL
+# unset: files under $DATA_DIR/media, served at /media/ by nginx in the image (by Django
+# when nothing is in front). Containers on several hosts, or platforms whose disk does
+# not survive a restart, need S3: STORAGE_URL=s3://key:secret@bucket?region=eu-west-1.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = DATA_DIR / "media"
+_media_storage, MEDIA_ORIGIN = services.storage_from_url(env, env.str("STORAGE_URL"), MEDIA_ROOT)
+if _media_storage["BACKEND"].endswith("FileSystemStorage"):
+    MEDIA_ROOT = Path(_media_storage["OPTIONS"]["location"])
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# An attached image may have up to this many bytes. nginx accepts request bodies of twice
+# that, so a photo somewhat too large gets the form's message rather than nginx's 413 page.
+IMAGE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
 
 # --- HTTPS and security headers ------------------------------------------------------
@@ -308,9 +327,11 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
 # Resources load from this site only and no inline script or style runs, so injected
 # markup can neither execute code nor send data elsewhere; pages may not be framed.
 # Extend it when the site loads something from elsewhere (an analytics script, a CDN).
+# With STORAGE_URL on S3, images load from the bucket's (or its CDN's) origin as well.
+_img_src = " ".join(["'self'", "data:", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])])
 CONTENT_SECURITY_POLICY = env.str(
     "CONTENT_SECURITY_POLICY",
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    f"default-src 'none'; script-src 'self'; style-src 'self'; img-src {_img_src}; font-src 'self'; "
     "connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; object-src 'none'",
 )

@@ -173,6 +173,21 @@ def http_request(method, path, host="localhost", headers=(), body=b""):
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def multipart(fields, files=()):
+    """A multipart/form-data body, as a browser sends a form with a file input: returns
+    (content type, body). `files` holds (field, file name, content type, bytes)."""
+    import uuid
+
+    boundary = f"----form{uuid.uuid4().hex}"
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, filename, content_type, data in files:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                     f"Content-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n")
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
 PROXY_LINE = b"PROXY TCP4 203.0.113.9 192.0.2.1 51234 443\r\n"  # a client at 203.0.113.9
 
 
@@ -198,6 +213,8 @@ def prepare_web_env(database_name, tmp_path):
         "ENV_FILE": "",
         "DATABASE_URL": fresh_database_url(database_name, tmp_path),
         "STATIC_ROOT": str(public_tmp_dir("web-static-") / "static"),
+        # Uploaded images land in DATA_DIR/media, which nginx serves.
+        "DATA_DIR": str(public_tmp_dir("web-data-")),
     }
     env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **PRODUCTION_ENV, **environ}
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -275,17 +292,31 @@ backend plain
         self.process.wait(timeout=10)
 
 
-def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE):
+def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE, image=None):
     """A guestbook signature ready to send, with the CSRF token and cookie a browser
-    gets with the form (fetched through the same port)."""
+    gets with the form (fetched through the same port); with `image` (a JPEG's bytes),
+    sent as a browser sends a form with a file."""
     import re
 
     _, headers, body = raw_request(port, http_request("GET", "/"), proxy_line)
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
     cookie = headers["set-cookie"][0].split(";")[0]
-    form = f"csrfmiddlewaretoken={token}&name={name}&message=in+flight".encode()
+    if image is None:
+        content_type = "application/x-www-form-urlencoded"
+        form = f"csrfmiddlewaretoken={token}&name={name}&message=in+flight".encode()
+    else:
+        content_type, form = multipart({"csrfmiddlewaretoken": token, "name": name, "message": "in flight"},
+                                       [("image", "photo.jpg", "image/jpeg", image)])
     return http_request("POST", "/", body=form, headers=[
-        f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded", "Referer: https://localhost/"])
+        f"Cookie: {cookie}", f"Content-Type: {content_type}", "Referer: https://localhost/"])
+
+
+def image_src(page):
+    """The first entry image's address on a guestbook page."""
+    import re
+
+    match = re.search(rb'<img class="entry-image" src="([^"]+)"', page)
+    return match.group(1).decode().replace("&amp;", "&") if match else None
 
 
 def send_in_two_parts(request, results, key, sent_first_part, pause=2, port=PROXY_PORT, proxy_line=PROXY_LINE):

@@ -74,15 +74,24 @@ def screenshot(page, name):
 
 
 def test_sign_the_guestbook(site, page):
+    from tests.test_media import make_image
+
     url, _, _ = site
     page.goto(url + "/")
     assert page.title() == "Guestbook"
     page.fill("#id_name", "Grace Hopper")
     page.fill("#id_message", "Signed from a real browser, over TLS, through the balancer.")
+    page.set_input_files("#id_image", files=[{"name": "photo.jpg", "mimeType": "image/jpeg",
+                                               "buffer": make_image(size=(1200, 500), quality=90)}])
     page.click("button[type=submit]")
     page.wait_for_url(url + "/")
     assert page.inner_text(".messages") == "Thank you for signing, Grace Hopper!"
     assert page.locator(".entry-name", has_text="Grace Hopper").count() == 1
+    # The attached image loads from /media/ (nginx) and the CSP lets it: decoded, full size.
+    image = page.locator(".entry-image").first
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('.entry-image').complete")
+    assert image.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [1200, 500]
     # The stylesheet applied: the header is the site's green, not the browser default.
     assert page.eval_on_selector(".site-header", "e => getComputedStyle(e).backgroundColor") == "rgb(12, 75, 51)"
     screenshot(page, "guestbook")

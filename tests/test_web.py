@@ -13,6 +13,7 @@ import pytest
 
 from tests.servers import (
     HTTP_PORT,
+    PROXY_LINE,
     PROXY_PORT,
     Balancer,
     WebProcess,
@@ -157,6 +158,27 @@ def test_sign_the_guestbook_through_4001(web):
     _, _, page = via_balancer("GET", "/", headers=[f"Cookie: {'; '.join([cookie, *session])}"])
     assert b"Through nginx and gunicorn" in page
     assert b"Thank you for signing, Stack!" in page
+
+
+def test_an_image_through_4001_is_served_by_nginx(web):
+    from tests.servers import image_src, signed_post
+    from tests.test_media import make_image, opened
+
+    post = signed_post("Pictured", image=make_image(size=(800, 600), gps=True))
+    assert raw_request(PROXY_PORT, post, PROXY_LINE)[0] == 302
+    _, _, page = via_balancer("GET", "/")
+    src = image_src(page)
+    assert re.fullmatch(r"/media/entries/[0-9a-f]{32}\.jpg", src)
+    assert f'src="{src}" width="800" height="600"'.encode() in page
+    status, headers, image = via_balancer("GET", src)
+    assert status == 200 and opened(image).size == (800, 600) and not opened(image).getexif()
+    assert headers["content-type"] == ["image/jpeg"]
+    assert headers["cache-control"] == ["public, max-age=31536000, immutable"]
+    assert headers["x-content-type-options"] == ["nosniff"]
+    assert headers["content-security-policy"] == ["default-src 'none'; sandbox"]
+    # nginx's own answer (Django's fallback view sends no ETag and no Accept-Ranges).
+    assert "etag" in headers and headers["accept-ranges"] == ["bytes"]
+    assert via_balancer("GET", "/media/entries/missing.jpg")[0] == 404
 
 
 def test_oversized_body_gets_413_from_nginx(web):

@@ -2,8 +2,8 @@
 `manage.py nginxconf OUTPUT`: render conf/nginx.conf for this container.
 
 The values nginx must share with gunicorn (socket path, timeouts) come from
-conf/gunicorn.conf.py, and those it shares with Django (STATIC_ROOT, the HTTPS redirect)
-from settings: each number has one source.
+conf/gunicorn.conf.py, and those it shares with Django (STATIC_ROOT, MEDIA_ROOT, the
+upload limit, the HTTPS redirect) from settings: each number has one source.
 """
 
 import glob
@@ -33,6 +33,11 @@ def nginx_context():
         "static_url": "/" + settings.STATIC_URL.lstrip("/"),
         "static_root": Path(settings.STATIC_ROOT),
         "https_redirect": settings.SECURE_SSL_REDIRECT,
+        # Local uploads only: with S3, pages link to the bucket.
+        "media_url": "/" + settings.MEDIA_URL.lstrip("/"),
+        "media_root": Path(settings.MEDIA_ROOT)
+        if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage") else None,
+        "max_body_bytes": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
     }
 
 
