@@ -38,11 +38,19 @@ COPY requirements.txt .
 # Bytecode is compiled here, once per requirements change, so that each Python process of
 # bin/web starts in 0.4 s instead of 1 s (the image's code is read-only, so nothing could
 # cache it at run time); not for what this project never imports, which would only add size.
+# botocore describes ~400 AWS services (28 MB): only S3 (and STS, for role credentials)
+# is kept. Pillow's AVIF codec and its font renderer (8 MB) go too: the app accepts
+# JPEG, PNG and WebP, and draws no text.
 RUN python3 -m venv /venv \
  && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt \
  && /venv/bin/pip uninstall -y -q pip \
  && find /venv -name __pycache__ -prune -exec rm -rf {} + \
  && find /venv -name '*.po' -delete \
+ && site=$(echo /venv/lib/python3*/site-packages) \
+ && find $site/botocore/data -mindepth 1 -maxdepth 1 -type d ! -name s3 ! -name sts -exec rm -rf {} + \
+ && rm -f $site/PIL/_avif.* $site/PIL/_imagingft.* $site/PIL/_imagingtk.* $site/pillow.libs/libavif* \
+          $site/pillow.libs/libfreetype* $site/pillow.libs/libharfbuzz* $site/pillow.libs/libpng16* \
+          $site/pillow.libs/libbrotli* \
  && python3 -m compileall -q -j0 -x "django/contrib/(gis|postgres|admindocs|flatpages|redirects|sitemaps|\
 sites|syndication|humanize)|django/test/|django/conf/locale|django/db/backends/oracle|sentry_sdk/integrations/\
 (?!django|wsgi|logging|stdlib|threading|dedupe|excepthook|atexit|modules|argv|redis|_wsgi_common|_asgi_common|\
@@ -64,8 +72,9 @@ RUN python3 manage.py collectstatic --noinput -v1
 # --- the app: only what runs ------------------------------------------------------------
 FROM base
 USER root
-# The SQLite default needs a writable data directory; real deployments set DATABASE_URL.
-RUN install -d -o app -g app /app/data
+# The SQLite default and uploaded images need a writable data directory (real deployments
+# set DATABASE_URL and STORAGE_URL); media/ exists so that a volume mounted there is the app's.
+RUN install -d -o app -g app /app/data /app/data/media
 COPY --from=venv /venv /venv
 COPY --from=static /app/staticfiles /app/staticfiles
 # The code is owned by root: the app user can read it, not change it.

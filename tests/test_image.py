@@ -144,6 +144,31 @@ def test_container_serves_the_stack(container):
     assert status == 200 and json.loads(body)["checks"]["database"]["status"] == "ok"
 
 
+def test_container_stores_and_serves_images(container):
+    """An image signed through 4001 lands in /app/data/media and nginx serves it; the
+    image's trimmed Pillow still reads and writes each accepted format."""
+    from tests.servers import image_src
+    from tests.test_media import make_image, opened
+
+    assert raw_request(PROXY_PORT, signed_post("Pictured", image=make_image(size=(900, 600))), PROXY_LINE)[0] == 302
+    src = image_src(raw_request(PROXY_PORT, http_request("GET", "/"), PROXY_LINE)[2])
+    status, headers, body = raw_request(PROXY_PORT, http_request("GET", src), PROXY_LINE)
+    assert status == 200 and opened(body).size == (900, 600)
+    assert headers["content-security-policy"] == ["default-src 'none'; sandbox"]
+    listing = docker("exec", container, "ls", "/app/data/media/entries").stdout.split()
+    assert src.rsplit("/", 1)[1] in listing
+    codecs = docker("exec", container, "python3", "-c", """
+import io
+from PIL import Image
+for fmt in ("JPEG", "PNG", "WEBP"):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(buffer, fmt)
+    assert Image.open(io.BytesIO(buffer.getvalue())).size == (64, 48)
+    print(fmt, "ok")
+""", check=False)
+    assert codecs.stdout.split() == ["JPEG", "ok", "PNG", "ok", "WEBP", "ok"], codecs.stderr
+
+
 def test_docker_stop_finishes_requests_in_flight(container):
     """`docker stop` while requests are on the wire: each gets its answer, and the
     container exits 0 within the grace period."""
@@ -199,6 +224,9 @@ def wait_compose_healthy(env, seconds=120):
 
 
 def test_compose_up_migrate_sign_and_keep_data(compose_env):
+    from tests.servers import image_src
+    from tests.test_media import make_image, opened
+
     up = compose("up", "-d", "--no-build", env=compose_env, check=False)
     assert up.returncode == 0, up.stderr
     wait_compose_healthy(compose_env)
@@ -208,15 +236,50 @@ def test_compose_up_migrate_sign_and_keep_data(compose_env):
 
     # The balancer's ports: 443 -> 4001 (PROXY protocol), 80 -> 4000.
     assert raw_request(80, http_request("GET", "/healthz", host="10.0.0.1"))[0] == 200
-    status, _, _ = raw_request(443, signed_post("Composed", port=443), PROXY_LINE)
+    status, _, _ = raw_request(443, signed_post("Composed", port=443, image=make_image()), PROXY_LINE)
     assert status == 302
-    assert b"Composed" in raw_request(443, http_request("GET", "/"), PROXY_LINE)[2]
+    page = raw_request(443, http_request("GET", "/"), PROXY_LINE)[2]
+    assert b"Composed" in page
+    src = image_src(page)
 
-    # The named volume keeps the data across down and up.
+    # The named volumes keep the data and the uploads across down and up.
     assert compose("down", env=compose_env, check=False).returncode == 0
     assert compose("up", "-d", "--no-build", env=compose_env, check=False).returncode == 0
     wait_compose_healthy(compose_env)
     assert b"Composed" in raw_request(443, http_request("GET", "/"), PROXY_LINE)[2]
+    status, _, body = raw_request(443, http_request("GET", src), PROXY_LINE)
+    assert status == 200 and opened(body).size == (640, 480)
+
+
+# A stand-in for the redis:7 image where no registry is reachable: Debian's redis-server.
+REDIS_STANDIN = """FROM debian:trixie-slim
+RUN apt-get update && apt-get install -y --no-install-recommends redis-server && rm -rf /var/lib/apt/lists/*
+EXPOSE 6379
+CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", ""]
+"""
+WITH_REDIS = ["-f", "docker-compose.yml", "-f", "docker-compose.override.yml", "-f", "docker-compose.redis.yml"]
+
+
+def test_compose_with_redis(compose_env):
+    """docker-compose.redis.yml: the app gets REDIS_URL for the linked service, and
+    readiness checks the cache there."""
+    if docker("image", "inspect", "redis:7", check=False).returncode != 0:
+        build = subprocess.run(["docker", "build", "--network", "host", "-t", "redis:7", "-"], input=REDIS_STANDIN,
+                               capture_output=True, text=True, timeout=600)
+        assert build.returncode == 0, build.stderr[-3000:]
+    try:
+        up = compose(*WITH_REDIS, "up", "-d", "--no-build", env=compose_env, check=False)
+        assert up.returncode == 0, up.stderr
+        wait_compose_healthy(compose_env)
+        assert compose(*WITH_REDIS, "run", "--rm", "web", "bin/release", env=compose_env,
+                       check=False).returncode == 0
+        status, _, body = raw_request(443, http_request("GET", "/readyz"), PROXY_LINE)
+        assert status == 200, body
+        assert json.loads(body)["checks"]["cache"]["status"] == "ok"
+        keys = compose(*WITH_REDIS, "exec", "-T", "redis", "redis-cli", "--scan", env=compose_env).stdout
+        assert "readyz" in keys
+    finally:
+        compose(*WITH_REDIS, "down", "-v", env=compose_env, check=False)
 
 
 # --- hardening ------------------------------------------------------------------------------
