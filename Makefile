@@ -1,5 +1,5 @@
 # Shortcuts. The README's set-up commands (bin/dev, bin/test) need no make.
-.PHONY: run test bench
+.PHONY: run test bench bench-images
 
 run:
 	bin/dev
@@ -13,3 +13,8 @@ bench:
 	bin/venv requirements-dev.txt
 	.venv/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	.venv/bin/python bench/run.py $(BENCH_ARGS)
+
+# What checking and re-encoding an image attachment costs a worker (time, peak memory). ~1 min.
+bench-images:
+	bin/venv requirements-dev.txt
+	.venv/bin/python bench/images.py
