@@ -2,7 +2,7 @@ import uuid
 
 from django.db import models, transaction
 from django.db.models import Q
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, pre_save
 from django.dispatch import receiver
 
 
@@ -39,9 +39,23 @@ class Entry(models.Model):
         return f"{self.name} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
+def _delete_after_commit(storage, name):
+    transaction.on_commit(lambda: storage.delete(name))
+
+
 @receiver(post_delete, sender=Entry)
 def delete_image(sender, instance, **kwargs):
     """A deleted entry takes its image along, once the deletion is committed."""
     if instance.image:
-        name, storage = instance.image.name, instance.image.storage
-        transaction.on_commit(lambda: storage.delete(name))
+        _delete_after_commit(instance.image.storage, instance.image.name)
+
+
+@receiver(pre_save, sender=Entry)
+def delete_replaced_image(sender, instance, **kwargs):
+    """An image replaced or cleared (in the admin) is deleted once the change is committed,
+    so the storage holds no file that no entry shows."""
+    if instance.pk is None:
+        return
+    previous = sender.objects.filter(pk=instance.pk).values_list("image", flat=True).first()
+    if previous and previous != instance.image.name:
+        _delete_after_commit(instance.image.storage, previous)

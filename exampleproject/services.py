@@ -5,6 +5,7 @@ Each parser returns the Django setting for its URL, or records a problem that na
 variable (never echoing a password) and returns the "off" setting.
 """
 
+import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 # A request waits at most this long on Redis: an outage costs a fast 503, not a hang.
@@ -131,6 +132,10 @@ def storage_from_url(env, url, media_root):
                                    "or neither to use the platform's credentials (an instance role)")
     option = {name: values[-1] for name, values in query.items()}
     endpoint, region, custom_domain = option.get("endpoint"), option.get("region"), option.get("custom_domain")
+    if custom_domain and not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", custom_domain):
+        env.problem("STORAGE_URL", f"custom_domain {custom_domain!r} is not a host name; e.g. "
+                                   "custom_domain=media.example.com")
+        custom_domain = None
     if endpoint and not endpoint.startswith(("https://", "http://")):
         env.problem("STORAGE_URL", f"endpoint {endpoint!r} is not a URL; e.g. endpoint=https://s3.example.com")
         endpoint = None

@@ -203,6 +203,26 @@ def test_deleting_an_entry_deletes_its_image(client, media_root, django_capture_
     assert stored_files(media_root) == []
 
 
+def test_a_replaced_or_cleared_image_is_deleted(client, media_root, django_capture_on_commit_callbacks):
+    from django.core.files.base import ContentFile
+
+    assert sign_with(client, make_image()).status_code == 302
+    entry = Entry.objects.get()
+    (first,) = stored_files(media_root)
+    with django_capture_on_commit_callbacks(execute=True):
+        entry.image.save("new.jpg", ContentFile(make_image(size=(320, 240))))
+    (second,) = stored_files(media_root)
+    assert second != first
+    with django_capture_on_commit_callbacks(execute=True):
+        entry.name = "Renamed"
+        entry.save()  # the image unchanged: kept
+    assert stored_files(media_root) == [second]
+    with django_capture_on_commit_callbacks(execute=True):
+        entry.image = None
+        entry.save()
+    assert stored_files(media_root) == []
+
+
 # --- settings: STORAGE_URL --------------------------------------------------------------------------
 
 
@@ -265,6 +285,8 @@ def test_s3_urls(load_settings, url, expected, origin):
     ("s3://key:hunter2@bucket?regoin=eu-west-1", "STORAGE_URL: unknown option regoin; the options are"),
     ("s3://key@bucket", "STORAGE_URL: give both the access key and the secret"),
     ("s3://key:hunter2@bucket?endpoint=minio:9000", "STORAGE_URL: endpoint 'minio:9000' is not a URL"),
+    ("s3://key:hunter2@bucket?custom_domain=https://cdn.example.com",
+     "STORAGE_URL: custom_domain 'https://cdn.example.com' is not a host name"),
 ])
 def test_bad_storage_urls_named(load_settings, value, expected):
     message = configuration_error(load_settings, **{**PRODUCTION, "STORAGE_URL": value})
