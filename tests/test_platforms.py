@@ -105,6 +105,13 @@ def test_convox_port_selects_gunicorn_alone(convox):
     assert '[ "$PORT" != 4000 ] && [ "$PORT" != 4001 ]' in web
 
 
+def test_convox_passes_every_variable_and_requires_two(convox):
+    """Current Convox gives a service only the variables convox.yml names: the wildcard
+    lets `convox env set STORAGE_URL=...` (or any optional variable) reach the app."""
+    assert convox["environment"] == ["SECRET_KEY", "ALLOWED_HOSTS"]  # no default: required
+    assert convox["services"]["web"]["environment"] == ["*"]
+
+
 def test_convox_probe_paths_exist(convox):
     from exampleapp.health import PROBES, liveness, readiness
 
