@@ -7,7 +7,7 @@ from exampleapp.models import Entry
 
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
-    list_display = ["name", "short_message", "created_at"]
+    list_display = ["name", "short_message", "has_image", "created_at"]
     search_fields = ["name", "message"]
     date_hierarchy = "created_at"
     readonly_fields = ["created_at"]
@@ -17,3 +17,7 @@ class EntryAdmin(admin.ModelAdmin):
     @admin.display(description="message")
     def short_message(self, entry):
         return entry.message if len(entry.message) <= 60 else entry.message[:59] + "…"
+
+    @admin.display(description="image", boolean=True)
+    def has_image(self, entry):
+        return bool(entry.image)
