@@ -26,6 +26,7 @@ MAX_PIXELS = 40_000_000
 # Longest side of what is stored: sharp on any screen the page is shown on, and a
 # fraction of a phone photo's bytes.
 MAX_SIDE = 2048
+# A JPEG may be decoded at reduced scale to as little as 95% of MAX_SIDE: see reencoded().
 DRAFT_SLACK = 0.95
 # Visually lossless for photos, a third of the size of quality 95.
 QUALITY = 85
