@@ -56,14 +56,23 @@ def favicon(request):
     return redirect(static("exampleapp/favicon.svg"))
 
 
+# The headers of every uploaded file served from MEDIA_ROOT, by this view or by nginx
+# (conf/nginx-media.conf is rendered from this list).
+MEDIA_HEADERS = {
+    # Names are random and never reused (exampleapp.models.image_path): cache for a year.
+    "Cache-Control": "public, max-age=31536000, immutable",
+    # Never sniffed as another type, never rendered as a page, whatever a file holds.
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
 @require_http_methods(["GET", "HEAD"])
 def media(request, path):
     """Uploaded images from MEDIA_ROOT, when nothing in front serves /media/ (runserver;
-    gunicorn alone on a PORT platform). In the image, nginx serves them with the same headers
-    (conf/nginx.conf) and Django never sees /media/."""
+    gunicorn alone on a PORT platform). In the image, nginx serves them with the same
+    headers and Django never sees /media/."""
     response = serve(request, path, document_root=settings.MEDIA_ROOT)
-    # Names are random and never reused (exampleapp.models.image_path).
-    response["Cache-Control"] = "public, max-age=31536000, immutable"
-    # Never rendered as a page, whatever a file holds.
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    for name, value in MEDIA_HEADERS.items():
+        response[name] = value
     return response

@@ -3,7 +3,8 @@
 
 The values nginx must share with gunicorn (socket path, timeouts) come from
 conf/gunicorn.conf.py, and those it shares with Django (STATIC_ROOT, MEDIA_ROOT, the
-upload limit, the HTTPS redirect) from settings: each number has one source.
+upload limit, the HTTPS redirect) from settings, and the headers of uploaded files from
+the view that serves them without nginx: each value has one source.
 """
 
 import glob
@@ -13,6 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.template import Context, Engine
+
+from exampleapp.views import MEDIA_HEADERS
 
 CONF_DIR = Path(settings.BASE_DIR) / "conf"
 MODULES_DIR = "/etc/nginx/modules-enabled"
@@ -37,13 +40,14 @@ def nginx_context():
         "media_url": "/" + settings.MEDIA_URL.lstrip("/"),
         "media_root": Path(settings.MEDIA_ROOT)
         if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage") else None,
+        "media_headers": MEDIA_HEADERS,
         "max_body_bytes": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
     }
 
 
 def render_nginx_conf():
     engine = Engine(dirs=[str(CONF_DIR)], autoescape=False)
-    return engine.get_template("nginx.conf").render(Context(nginx_context()))
+    return engine.get_template("nginx.conf").render(Context(nginx_context(), autoescape=False))
 
 
 class Command(BaseCommand):
