@@ -14,16 +14,12 @@ import logging
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 
+from exampleproject.services import S3_ERRORS
+
 try:
     from redis.exceptions import RedisError
 except ImportError:  # Redis is optional
     RedisError = ()
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    S3Error = (BotoCoreError, ClientError)
-except ImportError:  # S3 is optional
-    S3Error = ()
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +38,7 @@ class DatabaseUnavailableMiddleware:
             dependency = "database"
         elif isinstance(exception, RedisError):
             dependency = "cache"
-        elif isinstance(exception, S3Error):
+        elif isinstance(exception, S3_ERRORS):
             dependency = "file storage"
         else:
             return None

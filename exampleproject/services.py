@@ -78,14 +78,15 @@ def email_from_url(env, url):
     return settings
 
 
-# What a storage backend raises when it cannot store or read a file: the filesystem's
-# OSError (a full disk), and botocore's errors when S3 is unreachable or refuses.
+# What a storage backend raises when it cannot store or read a file: botocore's errors
+# when S3 is unreachable or refuses (S3_ERRORS), and the filesystem's OSError (a full disk).
 try:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+    S3_ERRORS = (BotoCoreError, ClientError)
 except ImportError:  # S3 support is optional
-    STORAGE_ERRORS = (OSError,)
+    S3_ERRORS = ()
+STORAGE_ERRORS = (OSError, *S3_ERRORS)
 
 # Storage calls give up quickly when S3 is unreachable (a form post then answers 503 and
 # keeps what was typed); a read may take longer, as an upload on a slow link does.
