@@ -292,14 +292,20 @@ backend plain
         self.process.wait(timeout=10)
 
 
+def csrf_token(page):
+    """The CSRF token in a page's form (bytes or str)."""
+    import re
+
+    text = page.decode() if isinstance(page, bytes) else page
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text).group(1)
+
+
 def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE, image=None):
     """A guestbook signature ready to send, with the CSRF token and cookie a browser
     gets with the form (fetched through the same port); with `image` (a JPEG's bytes),
     sent as a browser sends a form with a file."""
-    import re
-
     _, headers, body = raw_request(port, http_request("GET", "/"), proxy_line)
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    token = csrf_token(body)
     cookie = headers["set-cookie"][0].split(";")[0]
     if image is None:
         content_type = "application/x-www-form-urlencoded"

@@ -8,6 +8,7 @@ from django.test import Client
 
 from exampleapp.models import Entry
 from exampleapp.views import ENTRIES_PER_PAGE
+from tests.servers import csrf_token
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +107,7 @@ def test_csrf_enforced():
     assert not Entry.objects.exists()
     # A real browser first loads the form, which carries the token.
     form = browser.get("/").content.decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    token = csrf_token(form)
     accepted = browser.post(
         "/", {"name": "Alice", "message": "real", "csrfmiddlewaretoken": token},
         headers={"Referer": "https://testserver/"},

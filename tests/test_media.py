@@ -15,7 +15,8 @@ import pytest
 from PIL import Image, ImageChops
 
 from exampleapp.models import Entry
-from tests.servers import ROOT, free_port, gunicorn, image_src, multipart, request, wait_until_listening
+from tests.servers import (ROOT, csrf_token, free_port, gunicorn, image_src, multipart, request,
+                           wait_until_listening)
 from tests.test_settings import PRODUCTION, configuration_error
 
 # --- images for the tests ----------------------------------------------------------------------
@@ -356,7 +357,7 @@ def post_image(port, data, name="Ada"):
     """Sign the guestbook with an image through the real server; returns (status, body)."""
     https = {"X-Forwarded-Proto": "https"}
     _, headers, body = request(port, "/", headers=https)
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    token = csrf_token(body)
     cookie = headers["set-cookie"].split(";")[0]
     content_type, form = multipart({"csrfmiddlewaretoken": token, "name": name, "message": "Stored in S3"},
                                    [("image", "photo.jpg", "image/jpeg", data)])

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.servers import ROOT, free_port, gunicorn, request, require, wait_until_listening
+from tests.servers import ROOT, csrf_token, free_port, gunicorn, request, require, wait_until_listening
 from tests.test_settings import PRODUCTION, configuration_error
 
 # --- settings ----------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def signed_in_admin(port):
     are carried by hand: they are Secure, and this is plain HTTP marked as https."""
     https = {"X-Forwarded-Proto": "https"}
     _, headers, body = request(port, "/admin/login/", headers=https)
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    token = csrf_token(body)
     csrf = headers["set-cookie"].split(";")[0]
     form = (f"username=cacheadmin&password=a-long-password-for-the-cache-test&csrfmiddlewaretoken={token}"
             "&next=/admin/").encode()
@@ -196,7 +196,7 @@ def smtp_server():
 def sign(port, name="Ada"):
     """Sign the guestbook over HTTP; returns (status, seconds taken)."""
     status, headers, body = request(port, "/", headers={"X-Forwarded-Proto": "https"})
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    token = csrf_token(body)
     cookie = headers["set-cookie"].split(";")[0]
     form = f"csrfmiddlewaretoken={token}&name={name}&message=Hello+by+mail".encode()
     started = time.monotonic()

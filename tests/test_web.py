@@ -17,6 +17,7 @@ from tests.servers import (
     PROXY_PORT,
     Balancer,
     WebProcess,
+    csrf_token,
     http_request,
     ports_free,
     raw_request,
@@ -147,7 +148,7 @@ def test_static_misses_are_plain_404s(web, path):
 
 def test_sign_the_guestbook_through_4001(web):
     status, headers, body = via_balancer("GET", "/")
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    token = csrf_token(body)
     cookie = headers["set-cookie"][0].split(";")[0]
     form = f"csrfmiddlewaretoken={token}&name=Stack&message=Through+nginx+and+gunicorn".encode()
     status, headers, _ = via_balancer("POST", "/", body=form, headers=[
@@ -203,7 +204,7 @@ def test_sign_the_guestbook_over_https_through_haproxy(haproxy):
     status, response, body = haproxy.https("GET", "/")
     assert status == 200
     assert response.getheader("Strict-Transport-Security").startswith("max-age=31536000")
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    token = csrf_token(body)
     cookie = response.getheader("Set-Cookie").split(";")[0]
     assert "Secure" in response.getheader("Set-Cookie")
     form = f"csrfmiddlewaretoken={token}&name=Balanced&message=Over+TLS+and+PROXY".encode()
