@@ -158,6 +158,11 @@ DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
 # before failing: a fresh database container takes a few seconds to initialise.
 DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)
 
+# For platforms with no release phase (Convox gen1, Docker Swarm): bin/web applies the
+# migrations itself (bin/release) before it serves. migrate holds a database lock, so
+# instances starting together apply each migration once. bin/web reads it; this validates it.
+RELEASE_ON_START = env.bool("RELEASE_ON_START", False)
+
 
 def _database_from_url(url):
     """DATABASES['default'] for a URL, or None after naming the problem (never the URL itself)."""

@@ -72,3 +72,30 @@ def test_bad_configuration_stops_bin_web_before_anything_starts(web_env, tmp_pat
     assert web.process.wait(timeout=30) == 1
     assert "Configuration error" in web.log and "DEBUG:" in web.log
     assert "Traceback" not in web.log
+
+
+def test_release_on_start_migrates_before_serving(web_env, tmp_path):
+    """Convox gen1 and Swarm have no release phase: bin/web migrates a fresh database under
+    the lock, then serves the page that needs the new tables."""
+    from tests.servers import fresh_database_url, via_balancer
+
+    ports_free()
+    environ = {**web_env, "RELEASE_ON_START": " True ",
+               "DATABASE_URL": fresh_database_url("exampleproject_release_on_start", tmp_path)}
+    web = WebProcess(environ).wait_ready()
+    try:
+        assert "RELEASE_ON_START: applying migrations before serving" in web.log
+        assert "Applying exampleapp.0001_initial... OK" in web.log
+        assert web.log.index("Applying exampleapp.0001_initial") < web.log.index("Listening at")
+        status, _, body = via_balancer("GET", "/")
+        assert status == 200 and b"guestbook" in body.lower(), body[:300]
+    finally:
+        web.stop()
+
+
+def test_release_on_start_refuses_a_value_that_is_not_a_boolean(web_env):
+    ports_free()
+    web = WebProcess({**web_env, "RELEASE_ON_START": "always"})
+    assert web.process.wait(timeout=30) == 1
+    assert "RELEASE_ON_START: expected true or false" in web.log
+    assert "Traceback" not in web.log and "Applying" not in web.log
