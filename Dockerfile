@@ -40,17 +40,19 @@ COPY requirements.txt .
 # cache it at run time); not for what this project never imports, which would only add size.
 # botocore describes ~400 AWS services (28 MB): only S3 (and STS, for role credentials)
 # is kept. Pillow's AVIF codec and its font renderer (8 MB) go too: the app accepts
-# JPEG, PNG and WebP, and draws no text.
+# JPEG, PNG and WebP, and draws no text. `trim` fails the build when a pattern matches
+# nothing, so an upgrade that renames these files is noticed instead of growing the image.
 RUN python3 -m venv /venv \
  && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt \
  && /venv/bin/pip uninstall -y -q pip \
  && find /venv -name __pycache__ -prune -exec rm -rf {} + \
  && find /venv -name '*.po' -delete \
+ && trim() { [ $# -gt 0 ] || { echo "Dockerfile: nothing to trim" >&2; exit 1; }; for path in "$@"; do [ -e "$path" ] || { echo "Dockerfile: nothing to trim at $path" >&2; exit 1; }; rm -rf "$path"; done; } \
  && site=$(echo /venv/lib/python3*/site-packages) \
- && find $site/botocore/data -mindepth 1 -maxdepth 1 -type d ! -name s3 ! -name sts -exec rm -rf {} + \
- && rm -f $site/PIL/_avif.* $site/PIL/_imagingft.* $site/PIL/_imagingtk.* $site/pillow.libs/libavif* \
-          $site/pillow.libs/libfreetype* $site/pillow.libs/libharfbuzz* $site/pillow.libs/libpng16* \
-          $site/pillow.libs/libbrotli* \
+ && trim $(find $site/botocore/data -mindepth 1 -maxdepth 1 -type d ! -name s3 ! -name sts) \
+ && trim $site/PIL/_avif.* $site/PIL/_imagingft.* $site/PIL/_imagingtk.* $site/pillow.libs/libavif* \
+         $site/pillow.libs/libfreetype* $site/pillow.libs/libharfbuzz* $site/pillow.libs/libpng16* \
+         $site/pillow.libs/libbrotli* \
  && python3 -m compileall -q -j0 -x "django/contrib/(gis|postgres|admindocs|flatpages|redirects|sitemaps|\
 sites|syndication|humanize)|django/test/|django/conf/locale|django/db/backends/oracle|sentry_sdk/integrations/\
 (?!django|wsgi|logging|stdlib|threading|dedupe|excepthook|atexit|modules|argv|redis|_wsgi_common|_asgi_common|\
@@ -61,6 +63,13 @@ __init__)" /venv/lib/python3*/site-packages
 FROM build AS venv
 RUN rm -rf /venv/lib/python3*/site-packages/brotli* /venv/lib/python3*/site-packages/_brotli* \
            /venv/lib/python3*/site-packages/Brotli*
+# After the trims, what the app runs must still load: fail the build, not the first upload.
+RUN /venv/bin/python -c "from PIL import features; \
+missing = [name for name in ('jpg', 'zlib', 'webp') if not features.check(name)]; \
+assert not missing, f'Pillow lost {missing}'; \
+import boto3; [boto3.client(name, region_name='us-east-1') for name in ('s3', 'sts')]; \
+import django, gunicorn, psycopg2, pymysql, redis, sentry_sdk, storages.backends.s3, whitenoise; \
+import importlib.util; assert importlib.util.find_spec('brotli') is None, 'Brotli is still in the venv'"
 
 # --- static: collectstatic, with no secret and no database ------------------------------
 FROM build AS static
