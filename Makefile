@@ -1,5 +1,5 @@
 # Shortcuts. The README's set-up commands (bin/dev, bin/test) need no make.
-.PHONY: run test bench bench-images
+.PHONY: run test bench bench-images lock
 
 run:
 	bin/dev
@@ -18,3 +18,15 @@ bench:
 bench-images:
 	bin/venv requirements-dev.txt
 	.venv/bin/python bench/images.py
+
+# The locks: requirements.txt and requirements-dev.txt from the .in files beside them, with
+# every package's exact version and hashes, for every platform (--universal). Versions
+# already locked are kept unless an .in file asks otherwise; add --upgrade to move them.
+UV = uv==0.13.9
+lock:
+	bin/venv requirements-dev.txt
+	.venv/bin/python -m pip install --quiet --disable-pip-version-check $(UV)
+	.venv/bin/uv pip compile --quiet requirements.in --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make lock" -o requirements.txt $(LOCK_ARGS)
+	.venv/bin/uv pip compile --quiet requirements-dev.in --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make lock" -o requirements-dev.txt $(LOCK_ARGS)
