@@ -4,6 +4,11 @@ Typed reads of environment variables for settings.py, collecting every problem.
 A bad value does not stop the first read: each reader records what is wrong (naming
 the variable, never echoing a secret) and returns the default, so that `Env.finish()`
 can report every problem in one message before anything starts.
+
+Each secret may instead come from a file named by <NAME>_FILE (SECRET_KEY_FILE=
+/run/secrets/secret_key), the convention of the official Docker images for Docker and
+Kubernetes secrets, which are files, never environment variables that `docker inspect`
+or a crash report would show.
 """
 
 import os
@@ -13,20 +18,60 @@ from collections.abc import Mapping
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 
+# The variables whose values are secrets (keys, or URLs that may hold a password): each
+# may be given as <NAME>_FILE, the path of a file holding the value.
+SECRETS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASE_URL", "REDIS_URL", "CACHE_URL", "EMAIL_URL",
+           "STORAGE_URL", "SENTRY_DSN")
+
 
 class Env:
     def __init__(self, environ: Mapping[str, str] = os.environ):
         self.environ = environ
         self.problems: list[str] = []
+        # Secrets whose <NAME>_FILE could not be read: one problem each is enough (not a
+        # second "SECRET_KEY: required" about the same mistake).
+        self.unreadable: set[str] = set()
+        self.from_files: dict[str, str | None] = {}  # each secret's file is read once
 
     def problem(self, name: str, text: str) -> None:
         """Record that variable `name` is wrong; `text` must not contain its value if secret."""
-        self.problems.append(f"{name}: {text}")
+        if name not in self.unreadable:
+            self.problems.append(f"{name}: {text}")
 
     def str(self, name: str, default=None):
-        """The variable's value with surrounding blanks removed; unset or blank gives `default`."""
+        """The variable's value with surrounding blanks removed; unset or blank gives `default`.
+        A secret may come from the file named by <NAME>_FILE instead (not both)."""
         value = self.environ.get(name, "").strip()
+        path = self.environ.get(f"{name}_FILE", "").strip() if name in SECRETS else ""
+        if path:
+            if name not in self.from_files:
+                self.from_files[name] = self._read_secret(name, path, also_set=bool(value))
+            value = self.from_files[name]
         return value if value else default
+
+    def _read_secret(self, name: str, path: str, also_set: bool):
+        """The contents of a secret's file, stripped of surrounding blanks (the trailing
+        newline `echo` and editors add); None after recording why it cannot be used.
+        Only the path is ever reported, never what the file holds."""
+        if also_set:
+            # Neither silently wins: the two may differ, and the operator must say which.
+            self.problem(f"{name}_FILE", f"both {name} and {name}_FILE are set; set only one of them")
+            self.unreadable.add(name)
+            return None
+        try:
+            with open(path, encoding="utf-8") as file:
+                value = file.read().strip()
+        except OSError as exc:
+            problem = f"cannot read {path!r} ({exc.strerror or exc})"
+        except UnicodeDecodeError:
+            problem = f"{path!r} is not UTF-8 text"
+        else:
+            if value:
+                return value
+            problem = f"{path!r} is empty"
+        self.problem(f"{name}_FILE", problem)
+        self.unreadable.add(name)
+        return None
 
     def bool(self, name: str, default: bool) -> bool:
         raw = self.str(name)

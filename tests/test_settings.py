@@ -16,9 +16,13 @@ PRODUCTION = {"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "example.com"}
 
 
 def settings_variables():
-    """Every environment variable settings.py reads, found in its source."""
+    """Every environment variable settings.py reads, found in its source, with the
+    <NAME>_FILE variant of each secret (exampleproject/env.py)."""
+    from exampleproject.env import SECRETS
+
     source = SETTINGS_FILE.read_text()
-    return sorted(set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', source)) | {"ENV_FILE"})
+    names = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', source)) | {"ENV_FILE"}
+    return sorted(names | {f"{name}_FILE" for name in SECRETS})
 
 
 def deployment_variables():
@@ -269,10 +273,105 @@ def test_deployment_variables_found():
     )
 
 
+# --- secrets from files (<NAME>_FILE) ---------------------------------------------------
+
+
+def secret_file(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_secrets_from_files(load_settings, tmp_path):
+    """Docker secrets are files in /run/secrets; the trailing newline is not the value's."""
+    s = load_settings(
+        ALLOWED_HOSTS="example.com",
+        SECRET_KEY_FILE=secret_file(tmp_path, "secret_key", STRONG_KEY + "\n"),
+        DATABASE_URL_FILE=secret_file(tmp_path, "database_url", "postgres://app:hunter2@db:5432/shop\r\n"),
+        REDIS_URL_FILE=secret_file(tmp_path, "redis_url", "redis://cache:6379/1\n"),
+        EMAIL_URL_FILE=secret_file(tmp_path, "email_url", "smtps://mailer:pw@mail.example.com\n"),
+        STORAGE_URL_FILE=secret_file(tmp_path, "storage_url", "s3://AKID:s3cr3t@media?region=eu-west-1\n"),
+        SECRET_KEY_FALLBACKS_FILE=secret_file(tmp_path, "fallbacks", "old-1,old-2\n"),
+    )
+    assert s["SECRET_KEY"] == STRONG_KEY
+    assert s["SECRET_KEY_FALLBACKS"] == ["old-1", "old-2"]
+    assert s["DATABASES"]["default"]["PASSWORD"] == "hunter2"
+    assert s["CACHES"]["default"]["LOCATION"] == "redis://cache:6379/1"
+    assert (s["EMAIL_HOST"], s["EMAIL_HOST_PASSWORD"], s["EMAIL_USE_SSL"]) == ("mail.example.com", "pw", True)
+    assert s["STORAGES"]["default"]["OPTIONS"]["secret_key"] == "s3cr3t"
+
+
+def test_every_secret_is_read_by_settings():
+    from exampleproject.env import SECRETS
+
+    assert {f"{name}_FILE" for name in SECRETS} <= set(settings_variables())
+    assert set(SECRETS) <= set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', SETTINGS_FILE.read_text()))
+
+
+def test_cache_url_from_a_file_wins_over_redis_url(load_settings, tmp_path):
+    s = load_settings(CACHE_URL_FILE=secret_file(tmp_path, "cache", "redis://cache:6379/2\n"),
+                      REDIS_URL="redis://other:6379/0", **PRODUCTION)
+    assert s["CACHES"]["default"]["LOCATION"] == "redis://cache:6379/2"
+
+
+def test_sentry_dsn_from_a_file(load_settings, tmp_path):
+    message = configuration_error(load_settings, SENTRY_DSN_FILE=secret_file(tmp_path, "dsn", "not-a-dsn\n"),
+                                  **PRODUCTION)
+    assert "SENTRY_DSN: not a Sentry DSN" in message
+
+
+def test_secret_both_set_is_refused(load_settings, tmp_path):
+    path = secret_file(tmp_path, "secret_key", "from-the-file-" + STRONG_KEY)
+    message = configuration_error(load_settings, SECRET_KEY_FILE=path, SECRET_KEY=STRONG_KEY,
+                                  ALLOWED_HOSTS="example.com")
+    assert "SECRET_KEY_FILE: both SECRET_KEY and SECRET_KEY_FILE are set; set only one of them" in message
+    assert "SECRET_KEY: required" not in message  # one problem, named once
+    assert STRONG_KEY not in message
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "blank", "directory", "under_a_file", "binary"])
+def test_unusable_secret_file_named_with_its_path(load_settings, tmp_path, case):
+    path = tmp_path / "database_url"
+    expected = {"missing": "cannot read {path!r} (No such file or directory)", "empty": "{path!r} is empty",
+                "blank": "{path!r} is empty", "directory": "cannot read {path!r} (Is a directory)",
+                "under_a_file": "cannot read {path!r} (Not a directory)", "binary": "{path!r} is not UTF-8 text"}
+    if case == "under_a_file":  # a mount gone wrong; as root, the OS refuses nothing else
+        (tmp_path / "secrets").write_text("")
+        path = tmp_path / "secrets" / "database_url"
+    elif case == "empty":
+        path.write_text("")
+    elif case == "blank":
+        path.write_text(" \n\n")
+    elif case == "directory":
+        path.mkdir()
+    elif case == "binary":
+        path.write_bytes(b"postgres://app:hunter2\xff@db/shop")
+    message = configuration_error(load_settings, DATABASE_URL_FILE=str(path), **PRODUCTION)
+    assert f"  - DATABASE_URL_FILE: {expected[case].format(path=str(path))}" in message
+    assert "hunter2" not in message
+    # One problem: not a second one about DATABASE_URL itself.
+    assert "  - DATABASE_URL:" not in message
+
+
+def test_secret_file_problem_stops_start_up_without_the_value(tmp_path):
+    """The real entry point: a missing key file and an empty URL file, both named; the app
+    does not fall back to SQLite or to anything else."""
+    empty = secret_file(tmp_path, "database_url", "\n")
+    result = run_manage("check", environ={"ALLOWED_HOSTS": "example.com", "SECRET_KEY_FILE": "/run/secrets/nope",
+                                          "DATABASE_URL_FILE": empty})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error")
+    assert "SECRET_KEY_FILE: cannot read '/run/secrets/nope' (No such file or directory)" in result.stderr
+    assert f"DATABASE_URL_FILE: {empty!r} is empty" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_every_variable_is_documented():
     """README's configuration reference and .env.example name every variable the app reads."""
     readme = (ROOT / "README.md").read_text()
     env_example = (ROOT / ".env.example").read_text()
     for name in settings_variables() + deployment_variables():
         assert f"`{name}`" in readme, f"{name} is missing from README.md"
-        assert re.search(rf"^#? ?{name}=", env_example, re.M), f"{name} is missing from .env.example"
+        if not name.endswith("_FILE") or name == "ENV_FILE":  # .env.example shows one <NAME>_FILE
+            assert re.search(rf"^#? ?{name}=", env_example, re.M), f"{name} is missing from .env.example"
+    assert re.search(r"^# SECRET_KEY_FILE=/run/secrets/", env_example, re.M)
