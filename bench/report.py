@@ -112,3 +112,36 @@ def write_report(servers, image, args, seconds, machine):
     (BENCH / "results.md").write_text("# Benchmark results\n\nWritten by `make bench` (bench/run.py).\n\n" + text)
     chart(servers, BENCH / "results.png")
     print(f"wrote {BENCH / 'results.md'} and {BENCH / 'results.png'}")
+
+
+def write_profile(results, args):
+    """bench/profile.py's figures: a table on stdout and bench/profile.md."""
+    import datetime
+
+    plain, s3 = results["plain"]["paths"], results["s3"]["paths"]
+    before, after = "/before/", "/"
+    parts = sorted({*plain[before]["parts_ms"], *plain[after]["parts_ms"]},
+                   key=lambda p: -plain[before]["parts_ms"].get(p, 0))
+    lines = [
+        f"Run on {datetime.date.today().isoformat()}: Django's WSGI handler called in-process, PostgreSQL on "
+        f"127.0.0.1, 50 entries (10 a page); CPU per request is the median of {args.rounds} rounds of "
+        f"{args.requests} requests; the parts are pyinstrument's samples of {args.requests} more, "
+        "scaled to that CPU time (PostgreSQL's round trips are the time the worker waits on them).", "",
+        "| where a request's time goes (ms) | before | after |", "| --- | ---: | ---: |"]
+    for part in parts:
+        b, a = plain[before]["parts_ms"].get(part, 0), plain[after]["parts_ms"].get(part, 0)
+        lines.append(f"| {part} | {b:.2f} ({b / plain[before]['cpu_ms']:.0%}) | "
+                     f"{a:.2f} ({a / plain[after]['cpu_ms']:.0%}) |")
+    lines.append(f"| **CPU per request** | **{plain[before]['cpu_ms']:.2f}** | **{plain[after]['cpu_ms']:.2f}** |")
+    lines += ["", f"The page costs {ratio(plain[before]['cpu_ms'], plain[after]['cpu_ms']):.2f}x less CPU than "
+                  "before; its HTML is the same bytes (tests/test_page_cache.py).", "",
+              "| with every entry's image on S3 (moto) | before | after |", "| --- | ---: | ---: |",
+              f"| CPU per request, no images (ms) | {plain[before]['cpu_ms']:.2f} | {plain[after]['cpu_ms']:.2f} |",
+              f"| CPU per request, 10 images on S3 (ms) | {s3[before]['cpu_ms']:.2f} | {s3[after]['cpu_ms']:.2f} |",
+              f"| page with images / page without (wanted: <= 1.2x) | "
+              f"{ratio(s3[before]['cpu_ms'], plain[before]['cpu_ms']):.2f}x | "
+              f"{ratio(s3[after]['cpu_ms'], plain[after]['cpu_ms']):.2f}x |"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (BENCH / "profile.md").write_text("# Where the guestbook page's time goes\n\nWritten by `make bench-profile` "
+                                      "(bench/profile.py).\n\n" + text)
