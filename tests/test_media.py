@@ -261,11 +261,11 @@ S3_CASES = [
 
 @pytest.mark.parametrize("url, expected, origin", S3_CASES)
 def test_s3_urls(load_settings, url, expected, origin):
-    from storages.backends.s3 import S3Storage
+    from exampleproject.storage import S3Storage
 
     s = load_settings(STORAGE_URL=url, **PRODUCTION)
     storage = s["STORAGES"]["default"]
-    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storage["BACKEND"] == "exampleproject.storage.S3Storage"
     assert {k: storage["OPTIONS"][k] for k in expected} == expected
     assert storage["OPTIONS"]["default_acl"] is None
     assert s["MEDIA_ORIGIN"] == origin
