@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from bench import before
+from bench.before import BEFORE_PATH, views
 from exampleproject.urls import urlpatterns as project_urlpatterns
 
-urlpatterns = [path(before.BEFORE_PATH.strip("/") + "/", before.index), *project_urlpatterns]
+urlpatterns = [path(BEFORE_PATH.strip("/") + "/", views.index), *project_urlpatterns]

@@ -95,3 +95,143 @@ def test_the_confirmation_is_unchanged(reference):
     new, old = first.get("/"), second.get(BEFORE_PATH)
     assert b"Thank you for signing, Ada!" in new.content
     assert normalised(new.content) == normalised(old.content)
+
+
+# --- the cache: used, and never stale ----------------------------------------------------------------
+
+
+def test_the_entries_are_rendered_once_then_reused(client, reference):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    add_entries(12)
+    pages = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            pages.append(normalised(client.get("/").content))
+        pages[-1] = (pages[-1], len(queries))
+    (first, first_queries), (second, second_queries) = pages
+    assert first == second
+    # A hit: the count and the key's columns, and not the page's objects.
+    assert second_queries == first_queries - 1 == 2
+
+
+def test_every_change_shows_at_once(client, reference, media_root, django_capture_on_commit_callbacks):
+    """Inserted, edited (by the admin's save and by a bare UPDATE, which sends no signal),
+    deleted, its image replaced or removed: each shows at the next request, on both pages."""
+    from django.core.files.base import ContentFile
+
+    add_entries(12, media_root)
+
+    def both_pages():
+        return assert_same(client), assert_same(client, "?page=2")
+
+    both_pages()  # cached
+    visitor = Client(headers={"X-Forwarded-Proto": "https"})  # its confirmation is not on client's pages
+    assert visitor.post("/", {"name": "Newcomer", "message": "Inserted"}).status_code == 302
+    first, second = both_pages()
+    assert "Newcomer" in first and "Guest &lt;2&gt; &amp; co" in second  # the last of page 1 moved on
+
+    entry = Entry.objects.get(name="Guest <11> & co")
+    entry.message = "Edited in the admin"
+    entry.save()
+    assert "Edited in the admin" in both_pages()[0]
+    Entry.objects.filter(pk=entry.pk).update(name="Renamed by SQL")
+    assert "Renamed by SQL" in both_pages()[0]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Entry.objects.get(name="Newcomer").delete()
+    first, second = both_pages()
+    assert "Newcomer" not in first and "Guest &lt;2&gt; &amp; co" in first
+
+    entry = Entry.objects.get(name="Guest <9> & co")
+    old_src = f'src="/media/{entry.image.name}"'
+    assert old_src in both_pages()[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        entry.image.save("new.jpg", ContentFile(make_image(size=(33, 22))))
+    first = both_pages()[0]
+    assert old_src not in first and f'src="/media/{entry.image.name}" width="33" height="22"' in first
+    with django_capture_on_commit_callbacks(execute=True):
+        entry.image = None
+        entry.save()
+    assert first.count('class="entry-image"') - 1 == both_pages()[0].count('class="entry-image"')
+
+
+def test_a_setting_changed_is_a_new_rendering(client, reference, settings):
+    """Settings change only in tests, but then nothing rendered under the old ones is served."""
+    add_entries(2)
+    assert "up to 5 MB." in assert_same(client)
+    settings.IMAGE_UPLOAD_MAX_BYTES = 2 * 1024 * 1024
+    settings.TIME_ZONE = "Asia/Kathmandu"
+    page = assert_same(client)
+    assert "up to 2 MB." in page and "+05:45" in page
+
+
+@pytest.mark.parametrize("language", ["en-us", "fr", "de", "ja"])
+def test_the_date_filters_write_what_date_writes(settings, language):
+    from django.template import Context, Template
+    from django.utils import translation
+
+    template = Template("{% load guestbook %}{% for d in dates %}{{ d|date:'c' }}|{{ d|iso_datetime }}|"
+                        "{{ d|date:'j M Y, H:i' }}|{{ d|day_month_year_time }}\n{% endfor %}")
+    start = datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt_timezone.utc)
+    dates = [start + timedelta(days=37 * n, hours=n, minutes=7 * n, microseconds=-n) for n in range(60)]
+    for time_zone in ("UTC", "Europe/Paris", "America/St_Johns", "Pacific/Chatham"):
+        settings.TIME_ZONE = time_zone
+        with translation.override(language):
+            for line in template.render(Context({"dates": dates})).splitlines():
+                iso, fast_iso, text, fast_text = line.split("|")
+                assert (fast_iso, fast_text) == (iso, text)
+
+
+# --- across processes: two gunicorn workers, each with its own cache ----------------------------------
+
+
+def from_both_workers(port):
+    """The page from each of gunicorn's two (sync) workers: the first request is held half-sent,
+    so that its worker waits on it while the other worker answers the second."""
+    import socket
+    import time
+
+    from tests.servers import raw_request, read_response
+
+    head = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+        held.sendall(head)
+        time.sleep(0.5)  # accepted by one worker, which now waits for the rest
+        status, _, second = raw_request(port, head + b"\r\n")
+        held.sendall(b"\r\n")
+        first_status, _, first = read_response(held)
+    assert status == first_status == 200
+    return first.decode(), second.decode()
+
+
+def in_the_database(environ, code):
+    """Run `code` with the app's models, in a process of its own, against the server's database."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import PRODUCTION_ENV, ROOT
+
+    subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", "from exampleapp.models import Entry\n" + code],
+                   cwd=ROOT, env={**os.environ, **PRODUCTION_ENV, **environ}, check=True, timeout=60)
+
+
+@pytest.mark.django_db(transaction=False)
+def test_two_worker_processes_see_every_change(tmp_path):
+    from tests.servers import gunicorn, prepare_web_env
+
+    environ = prepare_web_env("exampleproject_cache", tmp_path)
+    in_the_database(environ, "for n in range(12): Entry.objects.create(name=f'guest {n}', message='hi')")
+    with gunicorn(environ, workers=2) as port:
+        for page in from_both_workers(port):  # both render, and cache, the entries
+            assert "guest 11" in page and "guest 1<" not in page
+        for code, shown, gone in [
+            ("Entry.objects.create(name='newcomer', message='inserted')", "newcomer", "guest 2<"),
+            ("Entry.objects.filter(name='guest 11').update(message='edited elsewhere')", "edited elsewhere", None),
+            ("Entry.objects.get(name='newcomer').delete()", "guest 2<", "newcomer"),
+        ]:
+            in_the_database(environ, code)
+            for page in from_both_workers(port):
+                assert shown in page and (gone is None or gone not in page)
