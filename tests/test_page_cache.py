@@ -12,7 +12,8 @@ from django.test import Client
 
 from bench.before import BEFORE_PATH
 from exampleapp.models import Entry
-from tests.test_media import make_image, media_root  # noqa: F401  (a fixture)
+from tests.test_media import make_image, media_root, moto  # noqa: F401  (fixtures)
+from tests.test_settings import PRODUCTION
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +183,36 @@ def test_the_date_filters_write_what_date_writes(settings, language):
             for line in template.render(Context({"dates": dates})).splitlines():
                 iso, fast_iso, text, fast_text = line.split("|")
                 assert (fast_iso, fast_text) == (iso, text)
+
+
+# --- images on S3: signed links reused, and working ---------------------------------------------------
+
+def test_signed_links_are_reused_and_work(client, reference, settings, moto, load_settings):
+    import time
+    import urllib.request
+
+    from exampleapp.views import ENTRIES_SECONDS
+    from exampleproject.services import SIGNED_URL_SECONDS
+    from exampleproject.storage import SIGNED_URL_REUSE_SECONDS
+    from tests.servers import image_src
+
+    url = f"s3://testing:testing@guestbook/media?endpoint={moto.endpoint}&region=us-east-1"
+    settings.STORAGES = {**settings.STORAGES, "default": load_settings(STORAGE_URL=url, **PRODUCTION)["STORAGES"]["default"]}
+    visitor = Client(headers={"X-Forwarded-Proto": "https"})
+    image = SimpleUploadedFile("p.jpg", make_image(size=(64, 48)), content_type="image/jpeg")
+    assert visitor.post("/", {"name": "Ada", "message": "On S3", "image": image}).status_code == 302
+    first = client.get("/").content
+    time.sleep(1.1)  # a link signed now would carry another X-Amz-Date
+    assert visitor.post("/", {"name": "Grace", "message": "No image"}).status_code == 302
+    second = client.get("/").content  # the entries rendered anew (a new row), the link reused
+    assert b"Grace" in second and image_src(second) == image_src(first)
+    assert "X-Amz-Expires=3600&" in image_src(second)
+    with urllib.request.urlopen(image_src(second), timeout=10) as response:
+        assert response.status == 200 and response.read()[:2] == b"\xff\xd8"  # the JPEG
+    # The same page as the reference (whose links come from the same storage).
+    assert normalised(client.get(BEFORE_PATH).content) == normalised(second)
+    # A link shown by a cached page still has half an hour to load the image in.
+    assert SIGNED_URL_REUSE_SECONDS + ENTRIES_SECONDS <= SIGNED_URL_SECONDS - 30 * 60
 
 
 # --- across processes: two gunicorn workers, each with its own cache ----------------------------------
