@@ -1,3 +1,4 @@
+import functools
 import logging
 
 from django.conf import settings
@@ -6,7 +7,8 @@ from django.core.cache import caches
 from django.core.cache.backends.base import InvalidCacheBackendError
 from django.core.paginator import Paginator
 from django.core.signals import setting_changed
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import Count, Window
 from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -54,12 +56,12 @@ def index(request):
                 messages.success(request, f"Thank you for signing, {entry.name}!")
                 # Post/redirect/get: reloading the page does not sign twice.
                 return redirect("exampleapp:index")
-    page = Paginator(Entry.objects.all(), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    page, entries_key = page_of_entries(request.GET.get("page"))
     return render(request, "exampleapp/index.html", {
         # What a visitor typed, and its errors, on every request; the blank form once.
         "form_html": form_fields_html(form) if form else blank_form_html(),
         "page": page,
-        "entries_key": rows_key(page),
+        "entries_key": entries_key,
         "entries_seconds": ENTRIES_SECONDS,
     }, status=status)
 
@@ -80,16 +82,53 @@ def form_fields_html(form):
     return render_to_string("exampleapp/entry_form.html", {"form": form})
 
 
-def rows_key(page):
-    """What the page's entries are rendered from, and so the key the rendered entries are
-    cached under: the number of entries (the pagination), the page's number, every column of
-    its rows, and the time zone and language its dates are written in. Any insert, edit or
-    delete, however it is made (the form, the admin, SQL), changes it, so nothing has to
-    invalidate the cache and every process sees the change at its next request. It costs one
-    small query: the page's columns, with no objects built; the objects only on a miss."""
+def page_of_entries(requested):
+    """The page of entries asked for, as Paginator.get_page finds it (page 1 for anything but
+    a whole number, the last page for one past the end), and the key its rendering is cached
+    under: what it is rendered from. That is the number of entries (the pagination), the page's
+    number, every column of its rows, and the time zone and language its dates are written in.
+    Any insert, edit or delete, however it is made (the form, the admin, SQL), changes the key,
+    so nothing has to invalidate the cache, and every process sees the change at its next
+    request. The page's objects are only built on a miss, when the template iterates it.
+
+    Usually one query: the page's rows, each beside the count of all entries (page_rows_sql).
+    COUNT runs alone only when that finds no rows: no entries yet, or a page past the end."""
+    paginator = Paginator(Entry.objects.all(), ENTRIES_PER_PAGE)
+    try:
+        number = int(requested)
+    except (TypeError, ValueError):
+        number = 1
+    # Past page 10,000 (a huge OFFSET may overflow the database's integer) or below 1,
+    # Paginator checks the number against the count first.
+    rows = page_rows(number) if 1 <= number <= 10_000 else []
+    if rows:
+        paginator.count = rows[0][0]  # Paginator's cached_property, known: no COUNT
+        page = paginator.page(number)
+    else:
+        page = paginator.get_page(requested)
+        rows = page_rows(page.number)
+    key_rows = [row[1:] for row in rows]
+    return page, [paginator.count, page.number, key_rows, timezone.get_current_timezone_name(),
+                  translation.get_language()]
+
+
+def page_rows(number):
+    sql, params = page_rows_sql(number)
+    with connections[Entry.objects.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@functools.lru_cache(maxsize=100)
+def page_rows_sql(number):
+    """The SQL (and parameters) of page `number`'s rows, as the database returns them (they are
+    only compared), each with the count of all entries beside it (COUNT(*) OVER ()). Built by
+    the ORM once per process and page: building it cost more CPU than running it. Invalidated
+    by a new process only: the SQL depends on nothing but the code."""
     columns = [field.attname for field in Entry._meta.concrete_fields]
-    rows = list(page.object_list.values_list(*columns))
-    return [page.paginator.count, page.number, rows, timezone.get_current_timezone_name(), translation.get_language()]
+    start = (number - 1) * ENTRIES_PER_PAGE
+    rows = Entry.objects.annotate(total=Window(Count("*"))).values_list("total", *columns)
+    return rows[start:start + ENTRIES_PER_PAGE].query.sql_with_params()
 
 
 @receiver(setting_changed)
