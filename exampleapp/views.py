@@ -92,7 +92,10 @@ def page_of_entries(requested):
     request. The page's objects are only built on a miss, when the template iterates it.
 
     Usually one query: the page's rows, each beside the count of all entries (page_rows_sql).
-    COUNT runs alone only when that finds no rows: no entries yet, or a page past the end."""
+    COUNT runs alone only when that finds no rows: no entries yet, or a page past the end.
+    (On a miss the template reads the objects with a query of their own: a change landing
+    between the two is cached under the older key, which the next request no longer asks
+    for, unless the rows return to exactly that state within ENTRIES_SECONDS.)"""
     paginator = Paginator(Entry.objects.all(), ENTRIES_PER_PAGE)
     try:
         number = int(requested)
