@@ -73,6 +73,8 @@ def markdown(servers, image, args, seconds, machine):
         f"{servers[n]['slow_kept']:.0%}" if "slow_kept" in servers.get(n, {}) else "–" for n in order) + " |")
     errors = sum(v.get("errors", 0) for r in servers.values() for v in r.values() if isinstance(v, dict))
     lines += ["", f"Errors (socket errors and non-2xx/3xx responses) across all runs: {errors:.0f}.", ""]
+    if not image:
+        lines += ["The image was not measured in this run (`--skip-image`).", ""]
     if image:
         lines += ["| the image | measured |", "| --- | ---: |",
                   f"| size | {image['size_mb']:.0f} MB ({image['above_base_mb']:.0f} MB above debian:trixie-slim) |",
