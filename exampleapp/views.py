@@ -122,6 +122,7 @@ def page_rows(number):
         return cursor.fetchall()
 
 
+# The 100 pages most recently asked for, a few hundred bytes each: readers rarely go far back.
 @functools.lru_cache(maxsize=100)
 def page_rows_sql(number):
     """The SQL (and parameters) of page `number`'s rows, as the database returns them (they are
