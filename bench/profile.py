@@ -10,7 +10,9 @@ entries, for the page as it was before its rendering was cached (bench.before, a
    innermost part of the request it falls in (the rules below), and each part is shown as
    milliseconds of the request (its share of the samples times the CPU per request).
 3. The same with every entry's image on S3 (moto's server on 127.0.0.1, django-storages
-   signing a URL per image): the page's cost against the page without images.
+   signing a URL per image): the page's cost against the page without images. The page as
+   it was is measured with django-storages' own S3Storage, which signs every link anew, as
+   it was then; the page now with exampleproject.storage's, which reuses them.
 
 Writes the figures as JSON to stdout's last line, and bench/profile.md.
 """
@@ -101,6 +103,10 @@ def child(args):
     import django
 
     django.setup()
+    from django.conf import settings
+
+    if args.signing_anew:  # before any storage is built from the setting
+        settings.STORAGES["default"]["BACKEND"] = "storages.backends.s3.S3Storage"
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
     from django.core.wsgi import get_wsgi_application
@@ -128,7 +134,7 @@ def child(args):
         assert status == ["200 OK"], (path, status, body[:500])
         return body
 
-    paths = [BEFORE, AFTER]
+    paths = args.paths
     for path in paths:
         for _ in range(args.warm):  # warm: connections, templates, caches
             get(path)
@@ -156,7 +162,7 @@ def child(args):
     print(json.dumps(result))
 
 
-def run(images, database_url, args):
+def run(images, database_url, args, paths=(BEFORE, AFTER), signing_anew=False):
     """One child process on a fresh database; returns its JSON."""
     env = {**os.environ, **PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "bench.settings",
            "DATABASE_URL": database_url, "SECURE_SSL_REDIRECT": "false", "STATIC_ROOT": args.static_root,
@@ -168,6 +174,7 @@ def run(images, database_url, args):
         env["STORAGE_URL"] = f"s3://testing:testing@guestbook/media?endpoint={moto.endpoint}&region=us-east-1"
     try:
         out = subprocess.run([sys.executable, __file__, "--child", *(["--images"] if images else []),
+                              *(["--signing-anew"] if signing_anew else []), "--paths", *paths,
                               "--requests", str(args.requests), "--rounds", str(args.rounds), "--warm", str(args.warm)],
                              cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     except subprocess.CalledProcessError as failed:
@@ -185,6 +192,8 @@ def main():
     parser.add_argument("--warm", type=int, default=50, help="requests per path before measuring")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--images", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--signing-anew", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--paths", nargs="*", default=[BEFORE, AFTER], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
@@ -196,9 +205,11 @@ def main():
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True,
                    env={**os.environ, **PRODUCTION_ENV, "STATIC_ROOT": args.static_root})
     results = {}
-    for images in (False, True):
+    for name, images, paths, signing_anew in [("plain", False, (BEFORE, AFTER), False),
+                                              ("s3_before", True, (BEFORE,), True),
+                                              ("s3", True, (AFTER,), False)]:
         url = fresh_database_url("exampleproject_profile", Path(tempfile.mkdtemp()))
-        results["s3" if images else "plain"] = run(images, url, args)
+        results[name] = run(images, url, args, paths, signing_anew)
     from bench.report import write_profile
 
     write_profile(results, args)
