@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
+from bench.before import BEFORE_PATH  # noqa: E402
 from tests.servers import (  # noqa: E402  (the suite's helpers: one way to start each server)
     HTTP_PORT,
     PRODUCTION_ENV,
@@ -49,10 +50,12 @@ SLOW_CLIENTS = 200
 
 
 class Server:
-    """One configuration under test: start() returns the port it serves plain HTTP on."""
+    """One configuration under test: start() returns the port it serves plain HTTP on, and
+    the guestbook page is at `path`."""
 
     name = ""
     label = ""
+    path = "/"
 
     def __init__(self, env, workers):
         self.env = env
@@ -70,6 +73,7 @@ class Server:
 
 class Ours(Server):
     name, label = "ours", "ours: nginx -> gunicorn (bin/web)"
+    path = "/"
 
     def start(self):
         # Port 4000 with the HTTPS redirect off: the same nginx -> gunicorn path as 4001,
@@ -77,6 +81,17 @@ class Ours(Server):
         self.web = WebProcess({**self.env, "WEB_CONCURRENCY": str(self.workers)}, quiet=True).wait_ready()
         self.process = self.web.process
         return HTTP_PORT
+
+
+class OursBefore(Server):
+    # The same processes as ours, asked for the guestbook page as it was rendered before its
+    # entries and blank form were cached (bench/before, at BEFORE_PATH): a ratio of the two
+    # figures compares code alone, in the same run, workers, database and stack.
+    name, label = "before", "ours, the page as it was (bench/before)"
+    path = BEFORE_PATH
+
+    def start(self):
+        return HTTP_PORT  # bin/web, started for ours
 
 
 class Gunicorn(Server):
@@ -222,7 +237,8 @@ class SlowClients:
 def prepare(database_url):
     """A fresh database with migrations and 50 entries, static files collected."""
     static_root = public_tmp_dir("bench-static-") / "static"
-    env = {**PRODUCTION_ENV, "ENV_FILE": "", "DATABASE_URL": database_url,
+    # bench.settings: production's, plus the page as it was at /before/ (bench/before).
+    env = {**PRODUCTION_ENV, "ENV_FILE": "", "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "bench.settings",
            "STATIC_ROOT": str(static_root), "SECURE_SSL_REDIRECT": "false",
            "ALLOWED_HOSTS": "localhost,127.0.0.1"}
     for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"]):
@@ -242,7 +258,7 @@ def csrf_for(port):
     return {"BENCH_TOKEN": token, "BENCH_COOKIE": cookie}
 
 
-CONFIGURATIONS = (Ours, HerokuStyle, CookiecutterStyle, NginxAlone, HelloWorld)
+CONFIGURATIONS = (Ours, OursBefore, HerokuStyle, CookiecutterStyle, NginxAlone, HelloWorld)
 
 
 def measure_servers(env, css, args):
@@ -250,34 +266,37 @@ def measure_servers(env, css, args):
     counted), then the runs go round-robin across configurations, so that the machine's
     drift falls on all of them alike and each ratio compares like with like."""
     servers = {cls.name: cls(env, args.workers) for cls in CONFIGURATIONS if not args.only or cls.name in args.only}
+    if "before" in servers and "ours" not in servers:
+        sys.exit("bench: 'before' is served by ours' processes; measure it with ours")
     results = {name: {} for name in servers}
     ports = {}
     try:
         for name, server in servers.items():
             print(f"--- starting {server.label}", flush=True)
             ports[name] = server.start()
+        paths = {name: server.path for name, server in servers.items()}
         workloads = [
-            ("static", list(servers), lambda port: wrk(f"http://127.0.0.1:{port}{css}", args.seconds, 64,
-                                                        ["Accept-Encoding: gzip"])),
+            ("static", [n for n in servers if n != "before"],
+             lambda name: wrk(f"http://127.0.0.1:{ports[name]}{css}", args.seconds, 64, ["Accept-Encoding: gzip"])),
             ("page", [n for n in servers if n != "nginx"],
-             lambda port: wrk(f"http://127.0.0.1:{port}/", args.seconds, 32)),
-            ("mixed", [n for n in servers if n not in ("nginx", "hello")],
-             lambda port: wrk(f"http://127.0.0.1:{port}/", args.seconds, 32, script=BENCH / "mixed.lua",
-                              env=csrf_for(port))),
+             lambda name: wrk(f"http://127.0.0.1:{ports[name]}{paths[name]}", args.seconds, 32)),
+            ("mixed", [n for n in servers if n not in ("nginx", "hello", "before")],
+             lambda name: wrk(f"http://127.0.0.1:{ports[name]}/", args.seconds, 32, script=BENCH / "mixed.lua",
+                              env=csrf_for(ports[name]))),
         ]
         for workload, names, measure in workloads:
             print(f"--- {workload}: {', '.join(names)}", flush=True)
             samples = {name: [] for name in names}
             for name in names:
-                measure(ports[name])  # warm-up, not counted
+                measure(name)  # warm-up, not counted
             for _ in range(args.runs):
                 for name in names:
-                    samples[name].append(measure(ports[name]))
+                    samples[name].append(measure(name))
             for name in names:
                 results[name][workload] = {key: statistics.median(s[key] for s in samples[name])
                                            for key in samples[name][0]}
         # Slow clients load one server at a time; the page figure above is the baseline.
-        for name in [n for n in servers if n not in ("nginx", "hello")]:
+        for name in [n for n in servers if n not in ("nginx", "hello", "before")]:
             print(f"--- page with {SLOW_CLIENTS} slow clients: {name}", flush=True)
             with SlowClients(ports[name]):
                 results[name]["page_with_slow_clients"] = median_of(
@@ -288,6 +307,10 @@ def measure_servers(env, css, args):
             server.stop()
     for name in servers:
         print(name, json.dumps(results[name]), flush=True)
+    if "before" in results:
+        now, before = results["ours"]["page"], results["before"]["page"]
+        print(f"home page, ours now / before: {now['rps'] / before['rps']:.2f}x req/s, "
+              f"p99 {now['p99_ms']:.1f} ms against {before['p99_ms']:.1f} ms", flush=True)
     return results
 
 

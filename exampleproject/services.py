@@ -93,6 +93,9 @@ STORAGE_ERRORS = (OSError, *S3_ERRORS)
 S3_CONNECT_TIMEOUT_SECONDS = 2
 S3_READ_TIMEOUT_SECONDS = 10
 S3_OPTIONS = {"endpoint", "region", "custom_domain"}
+# Pages link to private objects with URLs signed for an hour (exampleproject/storage.py
+# reuses each for its first quarter).
+SIGNED_URL_SECONDS = 3600
 
 
 def storage_from_url(env, url, media_root):
@@ -154,6 +157,7 @@ def storage_from_url(env, url, media_root):
         # CDN domain serves them publicly.
         "default_acl": None,
         "querystring_auth": not custom_domain,
+        "querystring_expire": SIGNED_URL_SECONDS,
         "custom_domain": custom_domain,
         "client_config": Config(
             # Other S3-compatible stores (MinIO, R2, moto) take the bucket in the path.
@@ -173,7 +177,7 @@ def storage_from_url(env, url, media_root):
         origin = f"https://{bucket}.s3.{region}.amazonaws.com"
     else:
         origin = f"https://{bucket}.s3.amazonaws.com"
-    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}, origin
+    return {"BACKEND": "exampleproject.storage.S3Storage", "OPTIONS": options}, origin
 
 
 def traces_sampler(rate, skipped_prefixes):

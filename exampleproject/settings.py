@@ -239,6 +239,13 @@ else:
     CACHES = {"default": services.cache_from_url(env, "REDIS_URL", env.str("REDIS_URL"))}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# What the guestbook page renders from its rows (a page of entries, the blank form, signed
+# image links) stays in each process's memory, even with Redis: each key is derived from the
+# rows (exampleapp/views.py), so every process sees a change at its next request without being
+# told; nothing outlives the code and settings that rendered it (a deploy starts new
+# processes); and a hit costs no network round trip. Django's default limit of 300 entries
+# (about 3 MB a process) is kept: least recently used first out.
+CACHES["render"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "render"}
 
 
 # --- Email ----------------------------------------------------------------------------

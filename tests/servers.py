@@ -439,3 +439,27 @@ def ports_free():
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 raise RuntimeError(f"127.0.0.1:{port} is in use; stop whatever listens there (bin/web?)")
+
+
+class MotoServer:
+    """moto in server mode: a local S3 API (in memory) on a free port."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_listening(self.port, self.process)
+        return self
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")

@@ -15,8 +15,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from exampleapp.models import Entry
-from tests.servers import (ROOT, csrf_token, free_port, gunicorn, image_src, multipart, request,
-                           wait_until_listening)
+from tests.servers import ROOT, MotoServer, csrf_token, gunicorn, image_src, multipart, request
 from tests.test_settings import PRODUCTION, configuration_error
 
 # --- images for the tests ----------------------------------------------------------------------
@@ -262,11 +261,11 @@ S3_CASES = [
 
 @pytest.mark.parametrize("url, expected, origin", S3_CASES)
 def test_s3_urls(load_settings, url, expected, origin):
-    from storages.backends.s3 import S3Storage
+    from exampleproject.storage import S3Storage
 
     s = load_settings(STORAGE_URL=url, **PRODUCTION)
     storage = s["STORAGES"]["default"]
-    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storage["BACKEND"] == "exampleproject.storage.S3Storage"
     assert {k: storage["OPTIONS"][k] for k in expected} == expected
     assert storage["OPTIONS"]["default_acl"] is None
     assert s["MEDIA_ORIGIN"] == origin
@@ -308,30 +307,6 @@ def test_nginx_serves_media_only_from_the_local_filesystem(load_settings, monkey
 
 
 # --- S3, for real: moto's S3 server on 127.0.0.1 ------------------------------------------------------
-
-
-class MotoServer:
-    """moto in server mode: a local S3 API (in memory) on a free port."""
-
-    def __init__(self, port=None):
-        self.port = port or free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until_listening(self.port, self.process)
-        return self
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-    def client(self):
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture
