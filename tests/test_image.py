@@ -112,7 +112,8 @@ def wait_healthy(name, seconds=90):
     while time.monotonic() < deadline:
         state = json.loads(docker("inspect", name).stdout)[0]["State"]
         if state["Status"] != "running":
-            raise AssertionError(f"container exited:\n{docker('logs', name, check=False).stdout[-3000:]}")
+            logs = docker("logs", name, check=False)
+            raise AssertionError(f"container exited:\n{logs.stdout[-1500:]}\n{logs.stderr[-3000:]}")
         if state.get("Health", {}).get("Status") == "healthy":
             return
         time.sleep(0.5)
