@@ -65,10 +65,11 @@ def container_memory_mb(cgroup=CGROUP):
     return None
 
 
-# Memory, measured on this image (README, "The image"): the gunicorn master with Django
-# preloaded, nginx and bin/web take 65 MB idle with five workers, which share the master's
-# pages; each worker then adds about 30 MB under load, and up to 50 MB more while it
-# decodes a 24-megapixel upload. So: 64 MB for the rest, 64 MB for each worker.
+# Memory, measured on this image by `make bench` (README, "Benchmark"): the gunicorn
+# master with Django preloaded, nginx and bin/web take 65 MB idle with five workers, which
+# share the master's pages; under load the container holds 216 MB, about 30 MB more per
+# worker, and decoding a 24-megapixel upload peaks at 51 MB (`make bench-images`).
+# So: 64 MB for the rest, 64 MB for each worker.
 BASE_MB = 64
 WORKER_MB = 64
 
