@@ -20,17 +20,68 @@ def _int_env(name, default):
     return int(raw)
 
 
-def container_cpus():
-    """CPUs this process may use: its CPU affinity, capped by a cgroup CPU quota
-    (docker run --cpus), which os.cpu_count() ignores."""
-    cpus = len(os.sched_getaffinity(0))
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def _read(path):
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
+        return path.read_text().split()
+    except OSError:
+        return None
+
+
+def container_cpus(cgroup=CGROUP):
+    """CPUs this process may use: its CPU affinity, capped by a cgroup CPU quota
+    (docker run --cpus, a Kubernetes CPU limit), which os.cpu_count() ignores: cgroup v2's
+    cpu.max ("max 100000" or "50000 100000"), else v1's cpu.cfs_quota_us (-1: none).
+    CPU shares (docker --cpu-shares, ECS's cpu) are a weight, not a limit: they count
+    nothing here, which is why the memory limit below also bounds the workers."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = _read(cgroup / "cpu.max")
+    if quota is None:
+        v1_quota, v1_period = _read(cgroup / "cpu" / "cpu.cfs_quota_us"), _read(cgroup / "cpu" / "cpu.cfs_period_us")
+        quota = v1_quota + v1_period if v1_quota and v1_period else None
+    try:
+        if quota and quota[0] not in ("max", "-1"):
+            cpus = min(cpus, max(1, math.ceil(int(quota[0]) / int(quota[1]))))
+    except (ValueError, IndexError, ZeroDivisionError):
         pass
     return cpus
+
+
+def container_memory_mb(cgroup=CGROUP):
+    """The container's memory limit in MB, or None without one: cgroup v2's memory.max
+    ("max": none), else v1's memory/memory.limit_in_bytes, which says "none" with a
+    number near 2**63; a limit above the machine's memory is no limit either."""
+    for path in (cgroup / "memory.max", cgroup / "memory" / "memory.limit_in_bytes"):
+        value = _read(path)
+        if value is None:
+            continue
+        if not value or not value[0].isdigit():
+            return None
+        machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        limit = int(value[0])
+        return None if limit >= machine else limit // 2**20
+    return None
+
+
+# Memory, measured on this image by `make bench` (README, "Benchmark"): the gunicorn
+# master with Django preloaded, nginx and bin/web take 65 MB idle with five workers, which
+# share the master's pages; under load the container holds 216 MB, about 30 MB more per
+# worker, and decoding a 24-megapixel upload peaks at 51 MB (`make bench-images`).
+# So: 64 MB for the rest, 64 MB for each worker.
+BASE_MB = 64
+WORKER_MB = 64
+
+
+def default_workers(cpus, memory_mb):
+    """2 per CPU plus 1, and no more than the memory limit holds (at least 1): on a Convox
+    gen1 Rack a process has 256 MB by default and CPU shares, so the CPU count alone would
+    be the host's (17 workers on 8 CPUs) and the kernel would kill them under load."""
+    by_cpu = 2 * cpus + 1
+    if memory_mb is None:
+        return by_cpu
+    return max(1, min(by_cpu, (memory_mb - BASE_MB) // WORKER_MB))
 
 
 wsgi_app = "exampleproject.wsgi:application"
@@ -47,10 +98,18 @@ bind = [f"0.0.0.0:{port}"] if port else [f"unix:{socket_path}"]
 
 # Sync workers: nginx buffers each request and response whole, so a worker is busy only
 # while Django runs, never while a slow client sends or reads. Two per CPU keeps each
-# CPU busy while another worker waits on the database.
+# CPU busy while another worker waits on the database; the memory limit caps them
+# (default_workers). WEB_CONCURRENCY overrides both.
 worker_class = "sync"
 cpus = container_cpus()
-workers = _int_env("WEB_CONCURRENCY", 2 * cpus + 1)
+memory_mb = container_memory_mb()
+workers = _int_env("WEB_CONCURRENCY", default_workers(cpus, memory_mb))
+
+
+def on_starting(server):
+    limit = f"{memory_mb} MB" if memory_mb is not None else "no memory limit"
+    source = "WEB_CONCURRENCY" if os.environ.get("WEB_CONCURRENCY", "").strip() else f"{cpus} CPU, {limit}"
+    server.log.info("%d workers (%s)", workers, source)
 
 # A worker silent for this long is killed and replaced: a request has 30 s, well under
 # the balancer's 60 s idle timeout, so a stuck request ends here, not at the balancer.
@@ -81,5 +140,5 @@ control_socket_disable = True
 # nginx's request id, so the two logs can be joined.
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = os.environ.get("LOG_LEVEL", "").strip().lower() or "info"
 access_log_format = '%({x-real-ip}i)s "%(r)s" %(s)s %(b)s %(M)sms id=%({x-request-id}i)s'

@@ -186,6 +186,7 @@ def _database_from_url(url):
 
 
 _database_url = env.str("DATABASE_URL")
+PLATFORM_VARIABLES = ("RACK", "DATABASE_SCHEME", "DATABASE_HOST")
 if _database_url is None:
     # The embedded default: a SQLite file, so a newcomer needs nothing but Python.
     _database = {
@@ -200,6 +201,29 @@ if _database_url is None:
         env.problem("DATA_DIR", f"cannot create {str(DATA_DIR)!r} for the SQLite database ({exc.strerror})")
 else:
     _database = _database_from_url(_database_url) or {"ENGINE": "django.db.backends.dummy"}
+
+# On a Convox Rack, which sets RACK in every process's environment (convox/rack
+# provider/aws/formation/g1/app.json.tmpl; convox/convox provider/k8s/helpers.go), the
+# app refuses the two databases a release would empty: SQLite on the container's own disk,
+# and a gen1 `database` container reached through its link, whose volume Convox drops
+# (only absolute host paths are mounted: pkg/manifest1 service.go, MountableVolumes). The
+# link is recognised by the variables it sets beside DATABASE_URL (provider/aws
+# releases.go: DATABASE_SCHEME, DATABASE_HOST, ...); `convox env set DATABASE_URL=...`
+# replaces its URL. (Set by the platform, not by users: read from os.environ.)
+_platform = {name: os.environ.get(name, "").strip() for name in PLATFORM_VARIABLES}
+_rack = _platform["RACK"]
+if _rack and _database_url is None:
+    env.problem(
+        "DATABASE_URL",
+        f"required on a Convox Rack (RACK={_rack}): SQLite on the container's disk loses its "
+        "data with every release; point it at a managed database: convox env set DATABASE_URL=...",
+    )
+elif _rack and _platform["DATABASE_SCHEME"] and _database.get("HOST") == _platform["DATABASE_HOST"]:
+    env.problem(
+        "DATABASE_URL",
+        f"on a Convox Rack (RACK={_rack}) this is the linked `database` container, which every "
+        "release starts empty; point it at a managed database: convox env set DATABASE_URL=...",
+    )
 
 _engine = _database["ENGINE"].rsplit(".", 1)[-1]
 _options = _database.setdefault("OPTIONS", {})

@@ -32,12 +32,12 @@ def load_settings(monkeypatch, tmp_path):
     import os
     import runpy
 
-    from tests.test_settings import SETTINGS_FILE, settings_variables
+    from tests.test_settings import PLATFORM_VARIABLES, SETTINGS_FILE, settings_variables
 
     saved = dict(os.environ)
 
     def load(**environ):
-        for name in settings_variables():
+        for name in settings_variables() + list(PLATFORM_VARIABLES):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("ENV_FILE", "")
         monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))

@@ -112,7 +112,8 @@ def wait_healthy(name, seconds=90):
     while time.monotonic() < deadline:
         state = json.loads(docker("inspect", name).stdout)[0]["State"]
         if state["Status"] != "running":
-            raise AssertionError(f"container exited:\n{docker('logs', name, check=False).stdout[-3000:]}")
+            logs = docker("logs", name, check=False)
+            raise AssertionError(f"container exited:\n{logs.stdout[-1500:]}\n{logs.stderr[-3000:]}")
         if state.get("Health", {}).get("Status") == "healthy":
             return
         time.sleep(0.5)
@@ -223,16 +224,21 @@ def wait_compose_healthy(env, seconds=120):
     raise AssertionError("web not healthy:\n" + compose("logs", env=env, check=False).stdout[-4000:])
 
 
-def test_compose_up_migrate_sign_and_keep_data(compose_env):
+def test_compose_up_migrates_signs_and_keeps_data(compose_env):
     from tests.servers import image_src
     from tests.test_media import make_image, opened
 
     up = compose("up", "-d", "--no-build", env=compose_env, check=False)
     assert up.returncode == 0, up.stderr
     wait_compose_healthy(compose_env)
+    # RELEASE_ON_START=true (gen1 has no release phase): the web container migrated before
+    # it served, and a later bin/release finds nothing left to do.
+    logs = compose("logs", "web", env=compose_env).stdout
+    assert "RELEASE_ON_START: applying migrations before serving" in logs
+    assert "Applying exampleapp.0001_initial... OK" in logs
     release = compose("run", "--rm", "web", "bin/release", env=compose_env, check=False)
     assert release.returncode == 0, release.stdout + release.stderr
-    assert "Applying exampleapp.0001_initial... OK" in release.stdout
+    assert "No migrations to apply." in release.stdout
 
     # The balancer's ports: 443 -> 4001 (PROXY protocol), 80 -> 4000.
     assert raw_request(80, http_request("GET", "/healthz", host="10.0.0.1"))[0] == 200
@@ -354,5 +360,89 @@ def test_container_exits_non_zero_when_a_server_dies(image, victim):
         exit_code = docker("wait", name, timeout=60).stdout.strip()
         assert exit_code == "1", docker("logs", name).stderr[-2000:]
         assert f"bin/web: {victim} exited" in docker("logs", name).stderr
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+# --- Convox gen1: the container `convox start` runs, and a Rack's memory limit --------------
+
+
+def run_detached(image, *args, env=None):
+    """`docker run -d` with 4000 published on a free port of 127.0.0.1; returns (name, port)."""
+    name = f"exampleproject-convox-{uuid.uuid4().hex[:8]}"
+    docker("run", "-d", "--name", name, "-p", f"127.0.0.1::{HTTP_PORT}", *args, image, env=env)
+    port = int(docker("port", name, f"{HTTP_PORT}/tcp").stdout.split()[0].rsplit(":", 1)[1])
+    return name, port
+
+
+def gunicorn_workers(name):
+    """(workers gunicorn logged, the reason it logged, worker processes running): every
+    gunicorn process but the master (conf/gunicorn.conf.py, on_starting)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        logged = re.search(r"\] (\d+) workers \((.*?)\)", docker("logs", name, check=False).stderr)
+        count = docker("exec", name, "bash", "-c",
+                       "grep -la 'gunicorn[.]conf' /proc/[0-9]*/cmdline 2>/dev/null | wc -l", check=False).stdout.strip()
+        if logged and count.isdigit() and int(count) == int(logged.group(1)) + 1:
+            return int(logged.group(1)), logged.group(2), int(count) - 1
+        time.sleep(0.5)
+    raise AssertionError(docker("logs", name, check=False).stderr[-3000:])
+
+
+def test_convox_start_gen1_container(image, tmp_path):
+    """The web container as `convox start` runs it from docker-compose.yml and a .env
+    (tests/convox_gen1.py, ported from Convox's manifest1): the required variables come
+    from .env, an optional one listed in the manifest reaches the app (plain-HTTP browsing
+    with SECURE_SSL_REDIRECT=false), one not listed does not, mem_limit becomes the
+    container's memory limit, and RELEASE_ON_START migrates before the app serves."""
+    from tests import convox_gen1
+
+    web = convox_gen1.load_service("web")
+    environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+    convox_gen1.load_dotenv("DEBUG=true\nSECURE_SSL_REDIRECT=false\n", environ)
+    assert convox_gen1.missing(web, environ) == ["ALLOWED_HOSTS", "SECRET_KEY"]  # convox start stops here
+    convox_gen1.load_dotenv(f"SECRET_KEY={PRODUCTION_ENV['SECRET_KEY']}\nALLOWED_HOSTS=localhost\n", environ)
+    assert convox_gen1.missing(web, environ) == []
+    args = convox_gen1.docker_args(web, environ)
+    assert args[args.index("--memory") + 1] == str(512 * 2**20)
+
+    name, port = run_detached(image, *args, env=environ)
+    try:
+        wait_healthy(name)
+        container_env = dict(line.split("=", 1) for line in docker("exec", name, "env").stdout.splitlines()
+                             if "=" in line)
+        assert container_env["SECRET_KEY"] == PRODUCTION_ENV["SECRET_KEY"]
+        assert container_env["SECURE_SSL_REDIRECT"] == "false" and container_env["RELEASE_ON_START"] == "true"
+        assert "DEBUG" not in container_env  # in .env, not in the manifest: never reaches the app
+        assert container_env["STORAGE_URL"] == ""  # listed, unset: empty, which the app reads as unset
+        logs = docker("logs", name).stderr + docker("logs", name).stdout
+        assert "RELEASE_ON_START: applying migrations before serving" in logs
+        assert "Applying exampleapp.0001_initial... OK" in logs
+        status, _, body = raw_request(port, http_request("GET", "/"))
+        assert status == 200 and b"Sign the guestbook" in body  # plain HTTP, migrated tables
+        workers, reason, running = gunicorn_workers(name)
+        assert reason.endswith("512 MB") and workers == running
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize("limits, expected", [
+    (["--memory", "256m"], 3),  # a Convox gen1 Rack's default: 256 MB (manifest1 DefaultParams)
+    (["--memory", "128m"], 1),
+    (["--memory", "256m", "-e", "WEB_CONCURRENCY=2"], 2),  # the override still wins
+    (["--cpus", "1"], 3),  # a CPU quota, no memory limit: 2 x 1 + 1
+])
+def test_workers_fit_the_containers_limits(image, limits, expected):
+    """gunicorn's default worker count under real `docker run` limits: at most what the
+    memory limit holds (64 MB each beside 64 MB), at most 2 x CPUs + 1."""
+    environ = ["-e", f"SECRET_KEY={PRODUCTION_ENV['SECRET_KEY']}", "-e", "ALLOWED_HOSTS=localhost", "-e", "ENV_FILE="]
+    name, port = run_detached(image, *environ, *limits)
+    try:
+        workers, reason, running = gunicorn_workers(name)
+        assert (workers, running) == (expected, expected), reason
+        if "--memory" in limits and "-e" not in limits[2:]:
+            assert reason.endswith(limits[1].replace("m", " MB"))
+        wait_healthy(name)
+        assert raw_request(port, http_request("GET", "/healthz", host="10.0.0.1"))[0] == 200
     finally:
         docker("rm", "-f", name, check=False)

@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = ROOT / "exampleproject" / "settings.py"
 STRONG_KEY = "k3y-for-tests-only_" + "abcdefghijklmnopqrstuvwxyz0123456789"
 PRODUCTION = {"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "example.com"}
+# Set by Convox, not by users (settings.py reads them from os.environ).
+PLATFORM_VARIABLES = ("RACK", "DATABASE_SCHEME", "DATABASE_HOST")
 
 
 def settings_variables():
@@ -136,6 +138,47 @@ def test_postgres_url(load_settings):
     assert database["CONN_MAX_AGE"] == 600
     assert database["CONN_HEALTH_CHECKS"] is True
     assert database["OPTIONS"] == {"sslmode": "require", "connect_timeout": 5}
+
+
+# What a gen1 Rack gives a process linked to the `database` container (convox/rack
+# provider/aws/releases.go, the LinkVars): the URL of the container's internal balancer.
+RACK_LINK = {
+    "RACK": "production",
+    "DATABASE_SCHEME": "postgres",
+    "DATABASE_HOST": "internal-exampleproject-database-1.eu-west-1.elb.amazonaws.com",
+    "DATABASE_URL": "postgres://postgres:password@internal-exampleproject-database-1.eu-west-1.elb.amazonaws.com:5432/app",
+}
+
+
+def test_settings_and_tests_agree_on_platform_variables(load_settings):
+    assert load_settings(**PRODUCTION)["PLATFORM_VARIABLES"] == PLATFORM_VARIABLES
+
+
+def test_rack_refuses_the_linked_database_container(load_settings):
+    message = configuration_error(load_settings, **RACK_LINK, **PRODUCTION)
+    assert "DATABASE_URL: on a Convox Rack (RACK=production) this is the linked `database` container" in message
+    assert "convox env set DATABASE_URL=" in message
+    assert "password" not in message  # never the URL itself
+
+
+def test_rack_refuses_sqlite_in_the_container(load_settings):
+    message = configuration_error(load_settings, RACK="production", **PRODUCTION)
+    assert "DATABASE_URL: required on a Convox Rack (RACK=production)" in message
+
+
+def test_rack_accepts_a_managed_database_over_the_link(load_settings):
+    """`convox env set DATABASE_URL=...` replaces the link's URL; its other variables stay."""
+    managed = "postgres://app:secret@exampleproject-db.abc123.eu-west-1.rds.amazonaws.com:5432/app"
+    s = load_settings(**{**RACK_LINK, "DATABASE_URL": managed}, **PRODUCTION)
+    assert s["DATABASES"]["default"]["HOST"] == "exampleproject-db.abc123.eu-west-1.rds.amazonaws.com"
+
+
+def test_the_link_is_fine_off_a_rack(load_settings):
+    """`convox start` and docker-compose: the same link, locally, with no RACK."""
+    local = {k: v.replace("internal-exampleproject-database-1.eu-west-1.elb.amazonaws.com", "172.17.0.2")
+             for k, v in RACK_LINK.items() if k != "RACK"}
+    assert load_settings(**local, **PRODUCTION)["DATABASES"]["default"]["HOST"] == "172.17.0.2"
+    assert load_settings(**PRODUCTION)["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
 
 def test_connection_tuning(load_settings):
