@@ -91,11 +91,24 @@ def attribute(frame, parts, enclosing=(OTHER, -1)):
 
 
 def environ(path, query=""):
-    return {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SCRIPT_NAME": "",
-            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1", "wsgi.input": io.BytesIO(),
-            "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http", "wsgi.version": (1, 0),
-            "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False}
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
 
 
 def child(args):
@@ -156,27 +169,54 @@ def child(args):
         attribute(profiler.last_session.root_frame(), parts)
         total = sum(parts.values())
         cpu_ms = statistics.median(samples[path])
-        result["paths"][path] = {"cpu_ms": cpu_ms, "rounds_ms": samples[path],
-                                 "parts_ms": {k: v / total * cpu_ms for k, v in parts.items()},
-                                 "bytes": len(get(path))}
+        result["paths"][path] = {
+            "cpu_ms": cpu_ms,
+            "rounds_ms": samples[path],
+            "parts_ms": {k: v / total * cpu_ms for k, v in parts.items()},
+            "bytes": len(get(path)),
+        }
     print(json.dumps(result))
 
 
 def run(images, database_url, args, paths=(BEFORE, AFTER), signing_anew=False):
     """One child process on a fresh database; returns its JSON."""
-    env = {**os.environ, **PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "bench.settings",
-           "DATABASE_URL": database_url, "SECURE_SSL_REDIRECT": "false", "STATIC_ROOT": args.static_root,
-           "DATA_DIR": tempfile.mkdtemp(prefix="bench-profile-")}
+    env = {
+        **os.environ,
+        **PRODUCTION_ENV,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url,
+        "SECURE_SSL_REDIRECT": "false",
+        "STATIC_ROOT": args.static_root,
+        "DATA_DIR": tempfile.mkdtemp(prefix="bench-profile-"),
+    }
     moto = None
     if images:
         moto = MotoServer().start()
         moto.client().create_bucket(Bucket="guestbook")
         env["STORAGE_URL"] = f"s3://testing:testing@guestbook/media?endpoint={moto.endpoint}&region=us-east-1"
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", *(["--images"] if images else []),
-                              *(["--signing-anew"] if signing_anew else []), "--paths", *paths,
-                              "--requests", str(args.requests), "--rounds", str(args.rounds), "--warm", str(args.warm)],
-                             cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                *(["--images"] if images else []),
+                *(["--signing-anew"] if signing_anew else []),
+                "--paths",
+                *paths,
+                "--requests",
+                str(args.requests),
+                "--rounds",
+                str(args.rounds),
+                "--warm",
+                str(args.warm),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except subprocess.CalledProcessError as failed:
         sys.exit(f"bench/profile.py: the child failed:\n{failed.stdout}\n{failed.stderr}")
     finally:
@@ -202,12 +242,18 @@ def main():
         sys.exit("bench: BENCH_DATABASE_URL must be a PostgreSQL URL")
     os.environ["DATABASE_URL"] = base
     args.static_root = str(public_tmp_dir("bench-static-") / "static")
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True,
-                   env={**os.environ, **PRODUCTION_ENV, "STATIC_ROOT": args.static_root})
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, **PRODUCTION_ENV, "STATIC_ROOT": args.static_root},
+    )
     results = {}
-    for name, images, paths, signing_anew in [("plain", False, (BEFORE, AFTER), False),
-                                              ("s3_before", True, (BEFORE,), True),
-                                              ("s3", True, (AFTER,), False)]:
+    for name, images, paths, signing_anew in [
+        ("plain", False, (BEFORE, AFTER), False),
+        ("s3_before", True, (BEFORE,), True),
+        ("s3", True, (AFTER,), False),
+    ]:
         url = fresh_database_url("exampleproject_profile", Path(tempfile.mkdtemp()))
         results[name] = run(images, url, args, paths, signing_anew)
     from bench.report import write_profile

@@ -36,9 +36,9 @@ from tests.servers import (  # noqa: E402  (the suite's helpers: one way to star
     copy_working_tree,
     free_port,
     fresh_database_url,
+    http_request,
     public_tmp_dir,
     raw_request,
-    http_request,
     wait_until_listening,
 )
 
@@ -101,9 +101,22 @@ class Gunicorn(Server):
         self.port = free_port()
         env = {**os.environ, **self.env}
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", self.app, "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(self.workers), *self.args],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                self.app,
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                *self.args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until_listening(self.port, self.process)
         return self.port
 
@@ -137,12 +150,19 @@ class NginxAlone(Server):
         self.port = free_port()
         run = public_tmp_dir("bench-nginx-")
         conf = (BENCH / "nginx-static-only.conf").read_text()
-        for key, value in {"PORT": self.port, "RUN_DIR": run, "STATIC_ROOT": self.env["STATIC_ROOT"],
-                           "CPUS": nginx_workers()}.items():
+        for key, value in {
+            "PORT": self.port,
+            "RUN_DIR": run,
+            "STATIC_ROOT": self.env["STATIC_ROOT"],
+            "CPUS": nginx_workers(),
+        }.items():
             conf = conf.replace("{" + key + "}", str(value))
         (run / "nginx.conf").write_text(conf)
-        self.process = subprocess.Popen(["nginx", "-e", "stderr", "-c", str(run / "nginx.conf")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            ["nginx", "-e", "stderr", "-c", str(run / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until_listening(self.port, self.process)
         return self.port
 
@@ -162,8 +182,9 @@ def wrk(url, seconds, connections, headers=(), script=None, env=None):
         args += ["-H", header]
     if script:
         args += ["-s", str(script)]
-    out = subprocess.run([*args, url], capture_output=True, text=True, env={**os.environ, **(env or {})},
-                         timeout=seconds + 60).stdout
+    out = subprocess.run(
+        [*args, url], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=seconds + 60
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = parse_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
@@ -207,7 +228,7 @@ class SlowClients:
                 sock, sent = client
                 try:
                     if sent < len(self.request):
-                        client[1] += sock.send(self.request[sent:sent + 1])
+                        client[1] += sock.send(self.request[sent : sent + 1])
                     elif not sock.recv(65536):  # the whole reply read: start again
                         sock.close()
                         client[:] = self._connect()
@@ -238,13 +259,21 @@ def prepare(database_url):
     """A fresh database with migrations and 50 entries, static files collected."""
     static_root = public_tmp_dir("bench-static-") / "static"
     # bench.settings: production's, plus the page as it was at /before/ (bench/before).
-    env = {**PRODUCTION_ENV, "ENV_FILE": "", "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "bench.settings",
-           "STATIC_ROOT": str(static_root), "SECURE_SSL_REDIRECT": "false",
-           "ALLOWED_HOSTS": "localhost,127.0.0.1"}
+    env = {
+        **PRODUCTION_ENV,
+        "ENV_FILE": "",
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "STATIC_ROOT": str(static_root),
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+    }
     for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"]):
         subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env={**os.environ, **env}, check=True)
-    seed = ("from exampleapp.models import Entry; Entry.objects.bulk_create("
-            "[Entry(name=f'Guest {i}', message='A message of a typical length. ' * 4) for i in range(50)])")
+    seed = (
+        "from exampleapp.models import Entry; Entry.objects.bulk_create("
+        "[Entry(name=f'Guest {i}', message='A message of a typical length. ' * 4) for i in range(50)])"
+    )
     subprocess.run([PYTHON, "manage.py", "shell", "-v0", "-c", seed], cwd=ROOT, env={**os.environ, **env}, check=True)
     manifest = json.loads((static_root / "staticfiles.json").read_text())
     return env, "/static/" + manifest["paths"]["exampleapp/style.css"]
@@ -276,13 +305,27 @@ def measure_servers(env, css, args):
             ports[name] = server.start()
         paths = {name: server.path for name, server in servers.items()}
         workloads = [
-            ("static", [n for n in servers if n != "before"],
-             lambda name: wrk(f"http://127.0.0.1:{ports[name]}{css}", args.seconds, 64, ["Accept-Encoding: gzip"])),
-            ("page", [n for n in servers if n != "nginx"],
-             lambda name: wrk(f"http://127.0.0.1:{ports[name]}{paths[name]}", args.seconds, 32)),
-            ("mixed", [n for n in servers if n not in ("nginx", "hello", "before")],
-             lambda name: wrk(f"http://127.0.0.1:{ports[name]}/", args.seconds, 32, script=BENCH / "mixed.lua",
-                              env=csrf_for(ports[name]))),
+            (
+                "static",
+                [n for n in servers if n != "before"],
+                lambda name: wrk(f"http://127.0.0.1:{ports[name]}{css}", args.seconds, 64, ["Accept-Encoding: gzip"]),
+            ),
+            (
+                "page",
+                [n for n in servers if n != "nginx"],
+                lambda name: wrk(f"http://127.0.0.1:{ports[name]}{paths[name]}", args.seconds, 32),
+            ),
+            (
+                "mixed",
+                [n for n in servers if n not in ("nginx", "hello", "before")],
+                lambda name: wrk(
+                    f"http://127.0.0.1:{ports[name]}/",
+                    args.seconds,
+                    32,
+                    script=BENCH / "mixed.lua",
+                    env=csrf_for(ports[name]),
+                ),
+            ),
         ]
         for workload, names, measure in workloads:
             print(f"--- {workload}: {', '.join(names)}", flush=True)
@@ -293,14 +336,17 @@ def measure_servers(env, css, args):
                 for name in names:
                     samples[name].append(measure(name))
             for name in names:
-                results[name][workload] = {key: statistics.median(s[key] for s in samples[name])
-                                           for key in samples[name][0]}
+                results[name][workload] = {
+                    key: statistics.median(s[key] for s in samples[name]) for key in samples[name][0]
+                }
         # Slow clients load one server at a time; the page figure above is the baseline.
         for name in [n for n in servers if n not in ("nginx", "hello", "before")]:
             print(f"--- page with {SLOW_CLIENTS} slow clients: {name}", flush=True)
+            url = f"http://127.0.0.1:{ports[name]}/"
             with SlowClients(ports[name]):
                 results[name]["page_with_slow_clients"] = median_of(
-                    args.runs, lambda: wrk(f"http://127.0.0.1:{ports[name]}/", args.seconds, 32))
+                    args.runs, lambda url=url: wrk(url, args.seconds, 32)
+                )
             results[name]["slow_kept"] = results[name]["page_with_slow_clients"]["rps"] / results[name]["page"]["rps"]
     finally:
         for server in servers.values():
@@ -309,8 +355,11 @@ def measure_servers(env, css, args):
         print(name, json.dumps(results[name]), flush=True)
     if "before" in results:
         now, before = results["ours"]["page"], results["before"]["page"]
-        print(f"home page, ours now / before: {now['rps'] / before['rps']:.2f}x req/s, "
-              f"p99 {now['p99_ms']:.1f} ms against {before['p99_ms']:.1f} ms", flush=True)
+        print(
+            f"home page, ours now / before: {now['rps'] / before['rps']:.2f}x req/s, "
+            f"p99 {now['p99_ms']:.1f} ms against {before['p99_ms']:.1f} ms",
+            flush=True,
+        )
     return results
 
 
@@ -370,8 +419,9 @@ def measure_image(env, args):
             time.sleep(1)
         image["memory_load_mb"] = max(samples)
         # gunicorn's master and its workers share one command line; the master is not a worker.
-        listing = docker("exec", name, "bash", "-c",
-                         "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done").stdout
+        listing = docker(
+            "exec", name, "bash", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"
+        ).stdout
         image["workers"] = sum(line.startswith("python3 -m gunicorn") for line in listing.splitlines()) - 1
     finally:
         docker("rm", "-f", name)
@@ -389,11 +439,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
-    parser.add_argument("--workers", type=int, default=nginx_workers() * 2 + 1,
-                        help="worker processes for every configuration (default: ours, 2 x CPUs + 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=nginx_workers() * 2 + 1,
+        help="worker processes for every configuration (default: ours, 2 x CPUs + 1)",
+    )
     parser.add_argument("--skip-image", action="store_true")
-    parser.add_argument("--only", nargs="*", choices=[cls.name for cls in CONFIGURATIONS],
-                        help="measure these configurations only (no report: for tuning)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=[cls.name for cls in CONFIGURATIONS],
+        help="measure these configurations only (no report: for tuning)",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -414,12 +472,23 @@ def main():
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 1024 / 1024
-    return {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "cpu": cpu,
-            "memory_gb": round(memory), "python": platform.python_version(),
-            "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]}
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(memory),
+        "python": platform.python_version(),
+        "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1],
+    }
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ def on_starting(server):
     source = "WEB_CONCURRENCY" if os.environ.get("WEB_CONCURRENCY", "").strip() else f"{cpus} CPU, {limit}"
     server.log.info("%d workers (%s)", workers, source)
 
+
 # A worker silent for this long is killed and replaced: a request has 30 s, well under
 # the balancer's 60 s idle timeout, so a stuck request ends here, not at the balancer.
 timeout = _int_env("WEB_TIMEOUT", 30)

@@ -45,13 +45,14 @@ class ImageAttachmentField(forms.ImageField):
         "type": "Please attach a JPEG, PNG or WebP image (this one is %(format)s).",
         "animated": "Please attach a still image: animated images are not accepted.",
         "too_many_pixels": "The image is %(width)d × %(height)d pixels; please attach one of up to "
-                           "%(limit)d megapixels.",
+        "%(limit)d megapixels.",
     }
 
     def __init__(self, **kwargs):
         # Lazy: the limit shown is the setting's value when the form is shown.
-        kwargs.setdefault("help_text", lazy(lambda: f"Optional. JPEG, PNG or WebP, up to "
-                                                    f"{megabytes(self.max_bytes())}.", str)())
+        kwargs.setdefault(
+            "help_text", lazy(lambda: f"Optional. JPEG, PNG or WebP, up to {megabytes(self.max_bytes())}.", str)()
+        )
         super().__init__(**kwargs)
 
     def widget_attrs(self, widget):
@@ -65,8 +66,11 @@ class ImageAttachmentField(forms.ImageField):
     def to_python(self, data):
         # The size first: a file too large is refused before Pillow reads it.
         if data and data.size > self.max_bytes():
-            raise ValidationError(self.error_messages["too_large"], code="too_large",
-                                  params={"size": megabytes(data.size), "limit": megabytes(self.max_bytes())})
+            raise ValidationError(
+                self.error_messages["too_large"],
+                code="too_large",
+                params={"size": megabytes(data.size), "limit": megabytes(self.max_bytes())},
+            )
         # Django's ImageField: Pillow must recognise and verify the file.
         upload = super().to_python(data)
         if upload is None:
@@ -85,8 +89,11 @@ def reencoded(upload, messages):
                 raise ValidationError(messages["animated"], code="animated")
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise ValidationError(messages["too_many_pixels"], code="too_many_pixels",
-                                      params={"width": width, "height": height, "limit": MAX_PIXELS // 1_000_000})
+                raise ValidationError(
+                    messages["too_many_pixels"],
+                    code="too_many_pixels",
+                    params={"width": width, "height": height, "limit": MAX_PIXELS // 1_000_000},
+                )
             extension, content_type = ACCEPTED[image.format]
             output_format = image.format
             icc_profile = image.info.get("icc_profile")  # colours, not personal data: kept

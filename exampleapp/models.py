@@ -21,8 +21,7 @@ class Entry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Optional; checked and re-encoded by the form (exampleapp/images.py). Its size is
     # kept, so pages give <img> its width and height without reading the file.
-    image = models.ImageField(upload_to=image_path, blank=True, width_field="image_width",
-                              height_field="image_height")
+    image = models.ImageField(upload_to=image_path, blank=True, width_field="image_width", height_field="image_height")
     image_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
     image_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
 

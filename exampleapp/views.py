@@ -48,8 +48,11 @@ def index(request):
                 # The image could not be stored (S3 unreachable, a full disk): nothing is
                 # saved, and the form comes back with what was typed and a clear message.
                 logger.warning("storage unavailable for an image upload: %s: %s", type(exc).__name__, exc)
-                form.add_error("image", "The image could not be stored just now. Your name and message "
-                                        "are kept below: please attach the image again in a moment.")
+                form.add_error(
+                    "image",
+                    "The image could not be stored just now. Your name and message "
+                    "are kept below: please attach the image again in a moment.",
+                )
                 status = 503
             else:
                 notify_admins_of(entry)
@@ -57,13 +60,18 @@ def index(request):
                 # Post/redirect/get: reloading the page does not sign twice.
                 return redirect("exampleapp:index")
     page, entries_key = page_of_entries(request.GET.get("page"))
-    return render(request, "exampleapp/index.html", {
-        # What a visitor typed, and its errors, on every request; the blank form once.
-        "form_html": form_fields_html(form) if form else blank_form_html(),
-        "page": page,
-        "entries_key": entries_key,
-        "entries_seconds": ENTRIES_SECONDS,
-    }, status=status)
+    return render(
+        request,
+        "exampleapp/index.html",
+        {
+            # What a visitor typed, and its errors, on every request; the blank form once.
+            "form_html": form_fields_html(form) if form else blank_form_html(),
+            "page": page,
+            "entries_key": entries_key,
+            "entries_seconds": ENTRIES_SECONDS,
+        },
+        status=status,
+    )
 
 
 def blank_form_html():
@@ -111,8 +119,13 @@ def page_of_entries(requested):
         page = paginator.get_page(requested)
         rows = page_rows(page.number)
     key_rows = [row[1:] for row in rows]
-    return page, [paginator.count, page.number, key_rows, timezone.get_current_timezone_name(),
-                  translation.get_language()]
+    return page, [
+        paginator.count,
+        page.number,
+        key_rows,
+        timezone.get_current_timezone_name(),
+        translation.get_language(),
+    ]
 
 
 def page_rows(number):
@@ -132,7 +145,7 @@ def page_rows_sql(number):
     columns = [field.attname for field in Entry._meta.concrete_fields]
     start = (number - 1) * ENTRIES_PER_PAGE
     rows = Entry.objects.annotate(total=Window(Count("*"))).values_list("total", *columns)
-    return rows[start:start + ENTRIES_PER_PAGE].query.sql_with_params()
+    return rows[start : start + ENTRIES_PER_PAGE].query.sql_with_params()
 
 
 @receiver(setting_changed)

@@ -3,6 +3,7 @@ ASGI config for exampleproject, for an ASGI server (the image runs WSGI with gun
 
 It exposes the ASGI callable as a module-level variable named ``application``.
 """
+
 import os
 
 from django.core.asgi import get_asgi_application

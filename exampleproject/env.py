@@ -20,8 +20,16 @@ FALSE_WORDS = {"0", "false", "no", "off"}
 
 # The variables whose values are secrets (keys, or URLs that may hold a password): each
 # may be given as <NAME>_FILE, the path of a file holding the value.
-SECRETS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASE_URL", "REDIS_URL", "CACHE_URL", "EMAIL_URL",
-           "STORAGE_URL", "SENTRY_DSN")
+SECRETS = (
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CACHE_URL",
+    "EMAIL_URL",
+    "STORAGE_URL",
+    "SENTRY_DSN",
+)
 
 
 class Env:
@@ -137,9 +145,7 @@ class Env:
         """
         if self.problems:
             lines = "\n".join(f"  - {problem}" for problem in self.problems)
-            raise SystemExit(
-                f"Configuration error: fix these environment variables and start again.\n{lines}"
-            )
+            raise SystemExit(f"Configuration error: fix these environment variables and start again.\n{lines}")
 
 
 def running_command() -> str | None:

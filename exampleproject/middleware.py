@@ -42,8 +42,14 @@ class DatabaseUnavailableMiddleware:
             dependency = "file storage"
         else:
             return None
-        logger.warning("%s unavailable for %s %s: %s: %s", dependency, request.method, request.path,
-                       type(exception).__name__, str(exception).strip().splitlines()[0] if str(exception).strip() else "")
+        logger.warning(
+            "%s unavailable for %s %s: %s: %s",
+            dependency,
+            request.method,
+            request.path,
+            type(exception).__name__,
+            str(exception).strip().splitlines()[0] if str(exception).strip() else "",
+        )
         response = HttpResponse(
             "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
             f"<p>The site cannot reach its {dependency} right now. Please try again in a moment.</p>",

@@ -45,15 +45,24 @@ def email_from_url(env, url):
     """Django's EMAIL_* settings for EMAIL_URL:
     smtp://user:password@host:25 (plain), submission://...:587 (STARTTLS),
     smtps://...:465 (TLS from the start), console:// (print to stdout)."""
-    off = {"EMAIL_BACKEND": EMAIL_BACKENDS["console"], "EMAIL_HOST": "localhost", "EMAIL_PORT": 25,
-           "EMAIL_HOST_USER": "", "EMAIL_HOST_PASSWORD": "", "EMAIL_USE_TLS": False, "EMAIL_USE_SSL": False}
+    off = {
+        "EMAIL_BACKEND": EMAIL_BACKENDS["console"],
+        "EMAIL_HOST": "localhost",
+        "EMAIL_PORT": 25,
+        "EMAIL_HOST_USER": "",
+        "EMAIL_HOST_PASSWORD": "",
+        "EMAIL_USE_TLS": False,
+        "EMAIL_USE_SSL": False,
+    }
     settings = dict(off)
     if url is None:
         return settings
     scheme = _scheme(url)
     if scheme not in EMAIL_BACKENDS:
-        env.problem("EMAIL_URL", "expected smtp://, submission:// (STARTTLS), smtps:// (TLS) or console://, "
-                                 f"got a {scheme or 'non'}-URL")
+        env.problem(
+            "EMAIL_URL",
+            f"expected smtp://, submission:// (STARTTLS), smtps:// (TLS) or console://, got a {scheme or 'non'}-URL",
+        )
         return settings
     settings["EMAIL_BACKEND"] = EMAIL_BACKENDS[scheme]
     if scheme == "console":
@@ -62,8 +71,11 @@ def email_from_url(env, url):
         parts = urlsplit(url)
         port = parts.port or DEFAULT_PORTS[scheme]
     except ValueError:
-        env.problem("EMAIL_URL", f"cannot parse this {scheme}:// URL; check that the port is a number and that "
-                                 "special characters in the user name or password are %-encoded")
+        env.problem(
+            "EMAIL_URL",
+            f"cannot parse this {scheme}:// URL; check that the port is a number and that "
+            "special characters in the user name or password are %-encoded",
+        )
         return off
     if not parts.hostname:
         env.problem("EMAIL_URL", f"names no host; expected e.g. {scheme}://user:password@mail.example.com")
@@ -114,31 +126,40 @@ def storage_from_url(env, url, media_root):
             return local, None
         return {**local, "OPTIONS": {"location": path}}, None
     if scheme != "s3":
-        env.problem("STORAGE_URL", "expected s3://key:secret@bucket?region=... or file:///path, "
-                                   f"got a {scheme or 'non'}-URL")
+        env.problem(
+            "STORAGE_URL", f"expected s3://key:secret@bucket?region=... or file:///path, got a {scheme or 'non'}-URL"
+        )
         return local, None
     try:
         parts = urlsplit(url)
         query = parse_qs(parts.query, keep_blank_values=True)
     except ValueError:
-        env.problem("STORAGE_URL", "cannot parse this s3:// URL; check that special characters in the key "
-                                   "and secret (such as / and +) are %-encoded")
+        env.problem(
+            "STORAGE_URL",
+            "cannot parse this s3:// URL; check that special characters in the key "
+            "and secret (such as / and +) are %-encoded",
+        )
         return local, None
     unknown = sorted(set(query) - S3_OPTIONS)
     if unknown:
-        env.problem("STORAGE_URL", f"unknown option {', '.join(unknown)}; "
-                                   f"the options are {', '.join(sorted(S3_OPTIONS))}")
+        env.problem(
+            "STORAGE_URL", f"unknown option {', '.join(unknown)}; the options are {', '.join(sorted(S3_OPTIONS))}"
+        )
     if not parts.hostname:
         env.problem("STORAGE_URL", "names no bucket; expected s3://key:secret@bucket?region=...")
         return local, None
     if bool(parts.username) != bool(parts.password):
-        env.problem("STORAGE_URL", "give both the access key and the secret (s3://key:secret@bucket), "
-                                   "or neither to use the platform's credentials (an instance role)")
+        env.problem(
+            "STORAGE_URL",
+            "give both the access key and the secret (s3://key:secret@bucket), "
+            "or neither to use the platform's credentials (an instance role)",
+        )
     option = {name: values[-1] for name, values in query.items()}
     endpoint, region, custom_domain = option.get("endpoint"), option.get("region"), option.get("custom_domain")
     if custom_domain and not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", custom_domain):
-        env.problem("STORAGE_URL", f"custom_domain {custom_domain!r} is not a host name; e.g. "
-                                   "custom_domain=media.example.com")
+        env.problem(
+            "STORAGE_URL", f"custom_domain {custom_domain!r} is not a host name; e.g. custom_domain=media.example.com"
+        )
         custom_domain = None
     if endpoint and not endpoint.startswith(("https://", "http://")):
         env.problem("STORAGE_URL", f"endpoint {endpoint!r} is not a URL; e.g. endpoint=https://s3.example.com")

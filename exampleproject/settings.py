@@ -47,9 +47,7 @@ if SECRET_KEY is None:
         SECRET_KEY = "django-insecure-development-only-never-use-this-key-in-production"
     elif not BUILD_STEP:
         env.problem("SECRET_KEY", f"required when DEBUG is off; generate one with: {_GENERATE_KEY}")
-elif not DEBUG and (
-    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")
-):
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
     env.problem(
         "SECRET_KEY",
         "too weak for production (it needs 50 or more characters, 5 or more of them "
@@ -65,8 +63,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not ALLOWED_HOSTS and not DEBUG and not BUILD_STEP:
     env.problem(
         "ALLOWED_HOSTS",
-        "required when DEBUG is off: the comma-separated host names of the site, "
-        "e.g. example.com,www.example.com",
+        "required when DEBUG is off: the comma-separated host names of the site, e.g. example.com,www.example.com",
     )
 
 

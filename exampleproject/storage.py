@@ -10,8 +10,6 @@ import hashlib
 from django.core.cache import caches
 from storages.backends import s3
 
-from exampleproject.services import SIGNED_URL_SECONDS
-
 # A link is reused for the first quarter of its hour; shown by a page of entries that is
 # itself cached for up to 15 minutes (exampleapp/views.py), it still has at least half an
 # hour left when the page reaches the browser, to load a lazily loaded image.

@@ -3,6 +3,7 @@ WSGI config for exampleproject: the callable gunicorn serves.
 
 It exposes the WSGI callable as a module-level variable named ``application``.
 """
+
 import os
 
 from django.core.wsgi import get_wsgi_application

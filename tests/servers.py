@@ -55,9 +55,21 @@ def gunicorn(environ, workers=1):
     port = free_port()
     env = {"PATH": os.environ["PATH"], **PRODUCTION_ENV, **environ}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "exampleproject.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "exampleproject.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_until_listening(port, process)
@@ -104,8 +116,12 @@ def copy_working_tree(destination):
     """Copy what a commit of the working tree would hold: tracked files and new, unignored ones."""
     import shutil
 
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            check=True, capture_output=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
     for name in filter(None, listed.decode().split("\0")):
         if (ROOT / name).exists():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +141,13 @@ def fresh_database_url(name, tmp_path):
     if engine == "postgresql":
         import psycopg2
 
-        admin = psycopg2.connect(dbname="postgres", user=config["USER"], password=config["PASSWORD"],
-                                 host=config["HOST"], port=config["PORT"])
+        admin = psycopg2.connect(
+            dbname="postgres",
+            user=config["USER"],
+            password=config["PASSWORD"],
+            host=config["HOST"],
+            port=config["PORT"],
+        )
         admin.autocommit = True
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -135,8 +156,12 @@ def fresh_database_url(name, tmp_path):
     elif engine == "mysql":
         import pymysql
 
-        admin = pymysql.connect(user=config["USER"], password=config["PASSWORD"] or "",
-                                host=config["HOST"], port=int(config["PORT"] or 3306))
+        admin = pymysql.connect(
+            user=config["USER"],
+            password=config["PASSWORD"] or "",
+            host=config["HOST"],
+            port=int(config["PORT"] or 3306),
+        )
         with admin.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
             cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
@@ -183,8 +208,12 @@ def multipart(fields, files=()):
     for name, value in fields.items():
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     for name, filename, content_type, data in files:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     return f"multipart/form-data; boundary={boundary}", b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
@@ -217,8 +246,9 @@ def prepare_web_env(database_name, tmp_path):
         "DATA_DIR": str(public_tmp_dir("web-data-")),
     }
     env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **PRODUCTION_ENV, **environ}
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-                   cwd=ROOT, env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
     release = subprocess.run(["bin/release"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert release.returncode == 0, release.stdout + release.stderr
     assert "Applying exampleapp.0001_initial... OK" in release.stdout
@@ -237,16 +267,39 @@ class Balancer:
         self.https_port = https_port or free_port()
         self.http_port = http_port or free_port()
         self.proxied_port = free_port() if proxied else None
-        proxied_frontend = f"""
+        proxied_frontend = (
+            f"""
 frontend proxied
     bind 127.0.0.1:{self.proxied_port}
     default_backend proxy
-""" if proxied else ""
+"""
+            if proxied
+            else ""
+        )
         self.cafile = tmp_path / "cert.pem"
         key = tmp_path / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                        "-keyout", key, "-out", self.cafile], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+                "-keyout",
+                key,
+                "-out",
+                self.cafile,
+            ],
+            check=True,
+            capture_output=True,
+        )
         bundle = tmp_path / "bundle.pem"
         bundle.write_bytes(self.cafile.read_bytes() + key.read_bytes())
         config = tmp_path / "haproxy.cfg"
@@ -270,8 +323,9 @@ backend proxy
 backend plain
     server web 127.0.0.1:{HTTP_PORT}
 """)
-        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            ["haproxy", "-db", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         wait_until_listening(self.https_port, self.process)
 
     def https(self, method, path, headers=None, body=None):
@@ -311,10 +365,16 @@ def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE, image=None):
         content_type = "application/x-www-form-urlencoded"
         form = f"csrfmiddlewaretoken={token}&name={name}&message=in+flight".encode()
     else:
-        content_type, form = multipart({"csrfmiddlewaretoken": token, "name": name, "message": "in flight"},
-                                       [("image", "photo.jpg", "image/jpeg", image)])
-    return http_request("POST", "/", body=form, headers=[
-        f"Cookie: {cookie}", f"Content-Type: {content_type}", "Referer: https://localhost/"])
+        content_type, form = multipart(
+            {"csrfmiddlewaretoken": token, "name": name, "message": "in flight"},
+            [("image", "photo.jpg", "image/jpeg", image)],
+        )
+    return http_request(
+        "POST",
+        "/",
+        body=form,
+        headers=[f"Cookie: {cookie}", f"Content-Type: {content_type}", "Referer: https://localhost/"],
+    )
 
 
 def image_src(page):
@@ -350,8 +410,10 @@ class InFlight:
         self.names = [f"{prefix}{i}" for i in range(count)]
         self.results = {}
         sent = threading.Semaphore(0)
-        self.threads = [threading.Thread(target=send_in_two_parts, args=(signed_post(name), self.results, name,
-                                                                          sent, pause)) for name in self.names]
+        self.threads = [
+            threading.Thread(target=send_in_two_parts, args=(signed_post(name), self.results, name, sent, pause))
+            for name in self.names
+        ]
         for thread in self.threads:
             thread.start()
         for _ in self.names:
@@ -373,13 +435,20 @@ class WebProcess:
         self.port = port  # where wait_ready finds /healthz
         run_dir = run_dir or public_tmp_dir("web-run-")
         self.output = []
-        env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": str(run_dir),
-               **PRODUCTION_ENV, "WEB_RUN_DIR": str(run_dir), "WEB_CONCURRENCY": "2", **environ}
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "HOME": str(run_dir),
+            **PRODUCTION_ENV,
+            "WEB_RUN_DIR": str(run_dir),
+            "WEB_CONCURRENCY": "2",
+            **environ,
+        }
         self.environ = env
         # quiet: the logs go to /dev/null, for benchmarks (reading them costs CPU).
         output = subprocess.DEVNULL if quiet else subprocess.PIPE
-        self.process = subprocess.Popen([str(ROOT / "bin" / "web")], cwd=ROOT, env=env,
-                                        stdout=output, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [str(ROOT / "bin" / "web")], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
+        )
         self.reader = None
         if not quiet:
             self.reader = threading.Thread(target=self._read, daemon=True)
@@ -449,8 +518,11 @@ class MotoServer:
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until_listening(self.port, self.process)
         return self
 
@@ -461,5 +533,10 @@ class MotoServer:
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )

@@ -18,8 +18,15 @@ from tests.servers import PRODUCTION_ENV, ROOT, Balancer, WebProcess, ports_free
 CHROMIUM = "/usr/bin/chromium"
 # Quiet, hermetic Chromium: no sandbox as root, and none of the background calls this
 # machine's closed network would refuse.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +35,28 @@ def site(web_env, tmp_path_factory):
         unavailable("Chromium is not installed (Debian package chromium)")
     require("haproxy", "the browser reaches the app through HAProxy (Debian package haproxy)")
     username, password = f"admin-{uuid.uuid4().hex[:6]}", "a-long-admin-password-for-the-browser"
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **PRODUCTION_ENV, **web_env,
-           "DJANGO_SUPERUSER_PASSWORD": password}
-    subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", username,
-                    "--email", "admin@example.com"], cwd=ROOT, env=env, check=True, capture_output=True)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        **PRODUCTION_ENV,
+        **web_env,
+        "DJANGO_SUPERUSER_PASSWORD": password,
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            username,
+            "--email",
+            "admin@example.com",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     ports_free()
     web = WebProcess(web_env).wait_ready()
     balancer = Balancer(tmp_path_factory.mktemp("browser"))
@@ -57,11 +82,17 @@ def page(browser):
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1000, "height": 900})
     page = context.new_page()
     problems = []
-    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
-            if message.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"console {message.type}: {message.text}") if message.type in ("error", "warning") else None
+        ),
+    )
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("response", lambda response: problems.append(f"HTTP {response.status}: {response.url}")
-            if response.status >= 400 else None)
+    page.on(
+        "response",
+        lambda response: problems.append(f"HTTP {response.status}: {response.url}") if response.status >= 400 else None,
+    )
     yield page
     context.close()
     assert problems == []
@@ -81,8 +112,10 @@ def test_sign_the_guestbook(site, page):
     assert page.title() == "Guestbook"
     page.fill("#id_name", "Grace Hopper")
     page.fill("#id_message", "Signed from a real browser, over TLS, through the balancer.")
-    page.set_input_files("#id_image", files=[{"name": "photo.jpg", "mimeType": "image/jpeg",
-                                               "buffer": make_image(size=(1200, 500), quality=90)}])
+    page.set_input_files(
+        "#id_image",
+        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": make_image(size=(1200, 500), quality=90)}],
+    )
     page.click("button[type=submit]")
     page.wait_for_url(url + "/")
     assert page.inner_text(".messages") == "Thank you for signing, Grace Hopper!"

@@ -7,7 +7,6 @@ key that Convox would drop shows here. What the image does under Convox's rules 
 for real in tests/test_image.py (the Convox gen1 section).
 """
 
-import re
 import runpy
 
 import pytest
@@ -22,24 +21,109 @@ OVERRIDE = yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())
 CONVOX = yaml.safe_load((ROOT / "convox.yml").read_text())
 
 # convox/rack pkg/manifest1/service.go, Service: what Convox gen1 reads of a service.
-MANIFEST1_SERVICE = {"build", "command", "dockerfile", "entrypoint", "environment", "extra_hosts", "image",
-                     "labels", "links", "ports", "privileged", "volumes", "cpu_shares", "mem_limit"}
+MANIFEST1_SERVICE = {
+    "build",
+    "command",
+    "dockerfile",
+    "entrypoint",
+    "environment",
+    "extra_hosts",
+    "image",
+    "labels",
+    "links",
+    "ports",
+    "privileged",
+    "volumes",
+    "cpu_shares",
+    "mem_limit",
+}
 # convox/convox pkg/manifest/service.go, Service: current Convox.
-CONVOX_SERVICE = {"agent", "annotations", "build", "certificate", "command", "configMounts", "deployment",
-                  "dnsConfig", "domain", "drain", "disableHostUsers", "environment", "grpcHealthEnabled", "health",
-                  "liveness", "startupProbe", "image", "imagePullSecrets", "init", "initContainer", "internal",
-                  "internalRouter", "ingressAnnotations", "labels", "nodeAffinityLabels", "nodeSelectorLabels",
-                  "lifecycle", "port", "ports", "privileged", "resources", "securityContext", "scale", "singleton",
-                  "sticky", "termination", "test", "timeout", "tls", "volumes", "volumeOptions", "whitelist",
-                  "accessControl"}
+CONVOX_SERVICE = {
+    "agent",
+    "annotations",
+    "build",
+    "certificate",
+    "command",
+    "configMounts",
+    "deployment",
+    "dnsConfig",
+    "domain",
+    "drain",
+    "disableHostUsers",
+    "environment",
+    "grpcHealthEnabled",
+    "health",
+    "liveness",
+    "startupProbe",
+    "image",
+    "imagePullSecrets",
+    "init",
+    "initContainer",
+    "internal",
+    "internalRouter",
+    "ingressAnnotations",
+    "labels",
+    "nodeAffinityLabels",
+    "nodeSelectorLabels",
+    "lifecycle",
+    "port",
+    "ports",
+    "privileged",
+    "resources",
+    "securityContext",
+    "scale",
+    "singleton",
+    "sticky",
+    "termination",
+    "test",
+    "timeout",
+    "tls",
+    "volumes",
+    "volumeOptions",
+    "whitelist",
+    "accessControl",
+}
 # convox/convox pkg/manifest/manifest.go, Manifest.
-CONVOX_MANIFEST = {"appSettings", "balancers", "budget", "configs", "environment", "labels", "params",
-                   "resources", "services", "timers"}
+CONVOX_MANIFEST = {
+    "appSettings",
+    "balancers",
+    "budget",
+    "configs",
+    "environment",
+    "labels",
+    "params",
+    "resources",
+    "services",
+    "timers",
+}
 # convox/rack pkg/manifest/service.go, Service: generation 2 apps on a convox/rack Rack.
-RACK_GEN2_SERVICE = {"agent", "build", "command", "deployment", "domain", "drain", "environment", "health",
-                     "image", "init", "internal", "internalAndExternal", "links", "nlb", "policies", "port",
-                     "privileged", "resources", "scale", "singleton", "sticky", "tags", "termination", "test",
-                     "volumes"}
+RACK_GEN2_SERVICE = {
+    "agent",
+    "build",
+    "command",
+    "deployment",
+    "domain",
+    "drain",
+    "environment",
+    "health",
+    "image",
+    "init",
+    "internal",
+    "internalAndExternal",
+    "links",
+    "nlb",
+    "policies",
+    "port",
+    "privileged",
+    "resources",
+    "scale",
+    "singleton",
+    "sticky",
+    "tags",
+    "termination",
+    "test",
+    "volumes",
+}
 
 
 # --- 1. `convox start` picks generation 1 ------------------------------------------------
@@ -63,7 +147,7 @@ def test_compose_keys_convox_ignores_are_docker_compose_only():
     assert ignored == {"web": {"stop_grace_period", "depends_on"}, "database": {"healthcheck"}}
     lines = (ROOT / "docker-compose.yml").read_text().splitlines()
     for key in ("stop_grace_period", "depends_on", "healthcheck"):
-        above = lines[:next(i for i, line in enumerate(lines) if line.strip().startswith(f"{key}:"))]
+        above = lines[: next(i for i, line in enumerate(lines) if line.strip().startswith(f"{key}:"))]
         comment = []
         while above and above[-1].strip().startswith("#"):
             comment.insert(0, above.pop().strip())
@@ -163,13 +247,16 @@ def gunicorn_conf():
     return runpy.run_path(str(ROOT / "conf" / "gunicorn.conf.py"))
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({"memory.max": "268435456\n"}, 256),  # cgroup v2, 256 MB
-    ({"memory.max": "max\n"}, None),  # cgroup v2, no limit
-    ({"memory/memory.limit_in_bytes": "536870912\n"}, 512),  # cgroup v1
-    ({"memory/memory.limit_in_bytes": "9223372036854771712\n"}, None),  # cgroup v1, no limit
-    ({}, None),  # no cgroup files at all
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"memory.max": "268435456\n"}, 256),  # cgroup v2, 256 MB
+        ({"memory.max": "max\n"}, None),  # cgroup v2, no limit
+        ({"memory/memory.limit_in_bytes": "536870912\n"}, 512),  # cgroup v1
+        ({"memory/memory.limit_in_bytes": "9223372036854771712\n"}, None),  # cgroup v1, no limit
+        ({}, None),  # no cgroup files at all
+    ],
+)
 def test_memory_limit_read_from_cgroups(gunicorn_conf, tmp_path, files, expected):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -177,12 +264,15 @@ def test_memory_limit_read_from_cgroups(gunicorn_conf, tmp_path, files, expected
     assert gunicorn_conf["container_memory_mb"](tmp_path) == expected
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({"cpu.max": "50000 100000\n"}, 1),  # cgroup v2 quota: half a CPU rounds up to 1
-    ({"cpu.max": "max 100000\n"}, None),
-    ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # v1
-    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"cpu.max": "50000 100000\n"}, 1),  # cgroup v2 quota: half a CPU rounds up to 1
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ],
+)
 def test_cpu_quota_read_from_cgroups(gunicorn_conf, tmp_path, files, expected):
     import os
 

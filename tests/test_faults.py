@@ -16,9 +16,9 @@ import pytest
 
 from tests.servers import (
     HTTP_PORT,
+    PRODUCTION_ENV,
     PROXY_LINE,
     PROXY_PORT,
-    PRODUCTION_ENV,
     ROOT,
     Balancer,
     WebProcess,
@@ -44,8 +44,19 @@ class Postgres:
     def __init__(self):
         self.name = f"exampleproject-faults-{uuid.uuid4().hex[:8]}"
         self.port = free_port()
-        docker("run", "-d", "--name", self.name, "-e", "POSTGRES_HOST_AUTH_METHOD=trust", "-e", "POSTGRES_DB=app",
-               "-p", f"127.0.0.1:{self.port}:5432", "postgres:17")
+        docker(
+            "run",
+            "-d",
+            "--name",
+            self.name,
+            "-e",
+            "POSTGRES_HOST_AUTH_METHOD=trust",
+            "-e",
+            "POSTGRES_DB=app",
+            "-p",
+            f"127.0.0.1:{self.port}:5432",
+            "postgres:17",
+        )
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/app"
         self.wait_up()
 
@@ -178,8 +189,9 @@ def load(seconds, threads, make_request, results):
 def gunicorn_workers(web, count, without=None, seconds=15):
     """The pids of gunicorn's workers, once there are `count` of them (and `without`
     is not among them): /healthz answers as soon as the first worker is up."""
-    master = subprocess.run(["pgrep", "-P", str(web.process.pid), "-f", "gunicorn"],
-                            capture_output=True, text=True).stdout.split()[0]
+    master = subprocess.run(
+        ["pgrep", "-P", str(web.process.pid), "-f", "gunicorn"], capture_output=True, text=True
+    ).stdout.split()[0]
     deadline = time.monotonic() + seconds
     while True:
         pids = subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split()
@@ -249,8 +261,12 @@ def test_graceful_stop_under_load_keeps_every_acknowledged_entry(web, postgres):
 
 
 def run_wrk(url, connections, seconds):
-    return subprocess.Popen(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s", url],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_64_connections_for_60_seconds_without_an_error(web_env, tmp_path):

@@ -109,7 +109,8 @@ def test_csrf_enforced():
     form = browser.get("/").content.decode()
     token = csrf_token(form)
     accepted = browser.post(
-        "/", {"name": "Alice", "message": "real", "csrfmiddlewaretoken": token},
+        "/",
+        {"name": "Alice", "message": "real", "csrfmiddlewaretoken": token},
         headers={"Referer": "https://testserver/"},
     )
     assert accepted.status_code == 302

@@ -20,10 +20,10 @@ from tests.servers import (
     PROXY_LINE,
     PROXY_PORT,
     ROOT,
-    http_request,
-    raw_request,
     InFlight,
     copy_working_tree,
+    http_request,
+    raw_request,
     require_docker,
     signed_post,
 )
@@ -51,8 +51,18 @@ def image(docker_daemon):
 
 
 def test_base_stage_builds_alone(docker_daemon):
-    build = docker("build", "--network", "host", "--target", "base", "-t", "exampleproject-base:test",
-                   str(ROOT), check=False, timeout=1200)
+    build = docker(
+        "build",
+        "--network",
+        "host",
+        "--target",
+        "base",
+        "-t",
+        "exampleproject-base:test",
+        str(ROOT),
+        check=False,
+        timeout=1200,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     config = json.loads(docker("image", "inspect", "exampleproject-base:test").stdout)[0]["Config"]
     assert config["Cmd"] == ["bin/web"]
@@ -69,15 +79,20 @@ def test_image_metadata(image):
 
 
 def test_image_holds_no_secrets_or_local_state(image):
-    listing = docker("run", "--rm", image, "bash", "-c",
-                     "ls -a /app; test ! -e /app/.env && test ! -e /app/.git && test ! -e /app/tests && echo clean")
+    listing = docker(
+        "run",
+        "--rm",
+        image,
+        "bash",
+        "-c",
+        "ls -a /app; test ! -e /app/.env && test ! -e /app/.git && test ! -e /app/tests && echo clean",
+    )
     assert "clean" in listing.stdout
     assert ".venv" not in listing.stdout and "data" in listing.stdout
 
 
 def test_code_is_read_only_for_the_app_user(image):
-    result = docker("run", "--rm", image, "bash", "-c", "id -u; touch /app/manage.py 2>&1 || echo refused",
-                    check=False)
+    result = docker("run", "--rm", image, "bash", "-c", "id -u; touch /app/manage.py 2>&1 || echo refused", check=False)
     assert result.stdout.split()[0] == "10001"
     assert "refused" in result.stdout
 
@@ -121,8 +136,13 @@ def wait_healthy(name, seconds=90):
 
 
 def test_container_runs_as_non_root(container):
-    processes = docker("exec", container, "bash", "-c",
-                       "for p in /proc/[0-9]*; do echo $(stat -c %U $p) $(tr '\\0' ' ' < $p/cmdline); done")
+    processes = docker(
+        "exec",
+        container,
+        "bash",
+        "-c",
+        "for p in /proc/[0-9]*; do echo $(stat -c %U $p) $(tr '\\0' ' ' < $p/cmdline); done",
+    )
     users = {line.split()[0] for line in processes.stdout.splitlines() if line.strip()}
     assert users == {"app"}, processes.stdout
     assert "nginx: master process" in processes.stdout and "gunicorn" in processes.stdout
@@ -136,8 +156,9 @@ def test_container_serves_the_stack(container):
     status, headers, body = raw_request(PROXY_PORT, http_request("GET", "/"), PROXY_LINE)
     assert status == 200 and "strict-transport-security" in headers
     css = re.search(rb'href="(/static/exampleapp/style\.[0-9a-f]{12}\.css)"', body).group(1).decode()
-    status, headers, _ = raw_request(PROXY_PORT, http_request("GET", css, headers=["Accept-Encoding: gzip"]),
-                                     PROXY_LINE)
+    status, headers, _ = raw_request(
+        PROXY_PORT, http_request("GET", css, headers=["Accept-Encoding: gzip"]), PROXY_LINE
+    )
     assert status == 200
     assert headers["content-encoding"] == ["gzip"]
     assert headers["cache-control"] == ["public, max-age=31536000, immutable"]
@@ -158,7 +179,12 @@ def test_container_stores_and_serves_images(container):
     assert headers["content-security-policy"] == ["default-src 'none'; sandbox"]
     listing = docker("exec", container, "ls", "/app/data/media/entries").stdout.split()
     assert src.rsplit("/", 1)[1] in listing
-    codecs = docker("exec", container, "python3", "-c", """
+    codecs = docker(
+        "exec",
+        container,
+        "python3",
+        "-c",
+        """
 import io
 from PIL import Image
 for fmt in ("JPEG", "PNG", "WEBP"):
@@ -166,7 +192,9 @@ for fmt in ("JPEG", "PNG", "WEBP"):
     Image.new("RGB", (64, 48), "teal").save(buffer, fmt)
     assert Image.open(io.BytesIO(buffer.getvalue())).size == (64, 48)
     print(fmt, "ok")
-""", check=False)
+""",
+        check=False,
+    )
     assert codecs.stdout.split() == ["JPEG", "ok", "PNG", "ok", "WEBP", "ok"], codecs.stderr
 
 
@@ -188,8 +216,15 @@ def test_docker_stop_finishes_requests_in_flight(container):
 
 
 def compose(*args, env, check=True, timeout=300):
-    return subprocess.run(["docker-compose", "-p", COMPOSE_PROJECT, *args], cwd=ROOT, env=env, check=check,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["docker-compose", "-p", COMPOSE_PROJECT, *args],
+        cwd=ROOT,
+        env=env,
+        check=check,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -270,15 +305,19 @@ def test_compose_with_redis(compose_env):
     """docker-compose.redis.yml: the app gets REDIS_URL for the linked service, and
     readiness checks the cache there."""
     if docker("image", "inspect", "redis:7", check=False).returncode != 0:
-        build = subprocess.run(["docker", "build", "--network", "host", "-t", "redis:7", "-"], input=REDIS_STANDIN,
-                               capture_output=True, text=True, timeout=600)
+        build = subprocess.run(
+            ["docker", "build", "--network", "host", "-t", "redis:7", "-"],
+            input=REDIS_STANDIN,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert build.returncode == 0, build.stderr[-3000:]
     try:
         up = compose(*WITH_REDIS, "up", "-d", "--no-build", env=compose_env, check=False)
         assert up.returncode == 0, up.stderr
         wait_compose_healthy(compose_env)
-        assert compose(*WITH_REDIS, "run", "--rm", "web", "bin/release", env=compose_env,
-                       check=False).returncode == 0
+        assert compose(*WITH_REDIS, "run", "--rm", "web", "bin/release", env=compose_env, check=False).returncode == 0
         status, _, body = raw_request(443, http_request("GET", "/readyz"), PROXY_LINE)
         assert status == 200, body
         assert json.loads(body)["checks"]["cache"]["status"] == "ok"
@@ -353,9 +392,11 @@ def test_container_exits_non_zero_when_a_server_dies(image, victim):
     docker(*args, image)
     try:
         wait_healthy(name)
-        pid_of = {"nginx": "cat /tmp/web/nginx.pid",
-                  "gunicorn": "for p in /proc/[0-9]*; do grep -qa 'gunicorn' $p/cmdline 2>/dev/null && "
-                              "[ \"$(cut -d' ' -f4 $p/stat)\" = 1 ] && basename $p; done"}[victim]
+        pid_of = {
+            "nginx": "cat /tmp/web/nginx.pid",
+            "gunicorn": "for p in /proc/[0-9]*; do grep -qa 'gunicorn' $p/cmdline 2>/dev/null && "
+            "[ \"$(cut -d' ' -f4 $p/stat)\" = 1 ] && basename $p; done",
+        }[victim]
         docker("exec", name, "bash", "-c", f"kill -9 $({pid_of})")
         exit_code = docker("wait", name, timeout=60).stdout.strip()
         assert exit_code == "1", docker("logs", name).stderr[-2000:]
@@ -381,8 +422,14 @@ def gunicorn_workers(name):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         logged = re.search(r"\] (\d+) workers \((.*?)\)", docker("logs", name, check=False).stderr)
-        count = docker("exec", name, "bash", "-c",
-                       "grep -la 'gunicorn[.]conf' /proc/[0-9]*/cmdline 2>/dev/null | wc -l", check=False).stdout.strip()
+        count = docker(
+            "exec",
+            name,
+            "bash",
+            "-c",
+            "grep -la 'gunicorn[.]conf' /proc/[0-9]*/cmdline 2>/dev/null | wc -l",
+            check=False,
+        ).stdout.strip()
         if logged and count.isdigit() and int(count) == int(logged.group(1)) + 1:
             return int(logged.group(1)), logged.group(2), int(count) - 1
         time.sleep(0.5)
@@ -409,8 +456,9 @@ def test_convox_start_gen1_container(image, tmp_path):
     name, port = run_detached(image, *args, env=environ)
     try:
         wait_healthy(name)
-        container_env = dict(line.split("=", 1) for line in docker("exec", name, "env").stdout.splitlines()
-                             if "=" in line)
+        container_env = dict(
+            line.split("=", 1) for line in docker("exec", name, "env").stdout.splitlines() if "=" in line
+        )
         assert container_env["SECRET_KEY"] == PRODUCTION_ENV["SECRET_KEY"]
         assert container_env["SECURE_SSL_REDIRECT"] == "false" and container_env["RELEASE_ON_START"] == "true"
         assert "DEBUG" not in container_env  # in .env, not in the manifest: never reaches the app
@@ -426,12 +474,15 @@ def test_convox_start_gen1_container(image, tmp_path):
         docker("rm", "-f", name, check=False)
 
 
-@pytest.mark.parametrize("limits, expected", [
-    (["--memory", "256m"], 3),  # a Convox gen1 Rack's default: 256 MB (manifest1 DefaultParams)
-    (["--memory", "128m"], 1),
-    (["--memory", "256m", "-e", "WEB_CONCURRENCY=2"], 2),  # the override still wins
-    (["--cpus", "1"], 3),  # a CPU quota, no memory limit: 2 x 1 + 1
-])
+@pytest.mark.parametrize(
+    "limits, expected",
+    [
+        (["--memory", "256m"], 3),  # a Convox gen1 Rack's default: 256 MB (manifest1 DefaultParams)
+        (["--memory", "128m"], 1),
+        (["--memory", "256m", "-e", "WEB_CONCURRENCY=2"], 2),  # the override still wins
+        (["--cpus", "1"], 3),  # a CPU quota, no memory limit: 2 x 1 + 1
+    ],
+)
 def test_workers_fit_the_containers_limits(image, limits, expected):
     """gunicorn's default worker count under real `docker run` limits: at most what the
     memory limit holds (64 MB each beside 64 MB), at most 2 x CPUs + 1."""

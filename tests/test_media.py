@@ -47,8 +47,10 @@ def media_root(settings, tmp_path):
     """The default storage on the local filesystem, in a temporary directory."""
     root = tmp_path / "media"
     settings.MEDIA_ROOT = root
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
+    }
     yield root
 
 
@@ -85,8 +87,10 @@ def test_a_photo_is_stored_turned_scaled_and_without_metadata(client, media_root
     assert path.stat().st_size < len(photo) / 2
 
     page = client.get("/").content.decode()
-    assert (f'<img class="entry-image" src="/media/{entry.image.name}" width="1365" height="2048" '
-            'alt="Image attached by Ada"') in page
+    assert (
+        f'<img class="entry-image" src="/media/{entry.image.name}" width="1365" height="2048" '
+        'alt="Image attached by Ada"'
+    ) in page
 
 
 def test_the_stored_image_is_served_at_media_without_nginx(client, media_root):
@@ -104,8 +108,15 @@ def test_the_stored_image_is_served_at_media_without_nginx(client, media_root):
     assert client.get("/media/entries/missing.jpg").status_code == 404
 
 
-@pytest.mark.parametrize("fmt, mode, content_type", [("PNG", "RGBA", "image/png"), ("WEBP", "RGB", "image/webp"),
-                                                      ("PNG", "P", "image/png"), ("JPEG", "L", "image/jpeg")])
+@pytest.mark.parametrize(
+    "fmt, mode, content_type",
+    [
+        ("PNG", "RGBA", "image/png"),
+        ("WEBP", "RGB", "image/webp"),
+        ("PNG", "P", "image/png"),
+        ("JPEG", "L", "image/jpeg"),
+    ],
+)
 def test_png_and_webp_keep_their_format(client, media_root, fmt, mode, content_type):
     data = make_image(fmt, size=(300, 200), mode=mode)
     assert sign_with(client, data, name=f"x.{fmt.lower()}", content_type=content_type).status_code == 302
@@ -136,14 +147,17 @@ def gif():
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("make, name, expected", [
-    (lambda: b"<script>alert(1)</script>", "photo.png", "This file is not an image, or it is damaged."),
-    (lambda: make_image()[:2000], "cut.jpg", "This file is not an image, or it is damaged."),
-    (lambda: b"%PDF-1.4\n" + b"0" * 100, "photo.jpg", "This file is not an image, or it is damaged."),
-    (gif, "anim.gif", "Please attach a JPEG, PNG or WebP image (this one is GIF)."),
-    (animated_png, "anim.png", "Please attach a still image: animated images are not accepted."),
-    (big_png, "big.png", "The image is 8000 × 6000 pixels; please attach one of up to 40 megapixels."),
-])
+@pytest.mark.parametrize(
+    "make, name, expected",
+    [
+        (lambda: b"<script>alert(1)</script>", "photo.png", "This file is not an image, or it is damaged."),
+        (lambda: make_image()[:2000], "cut.jpg", "This file is not an image, or it is damaged."),
+        (lambda: b"%PDF-1.4\n" + b"0" * 100, "photo.jpg", "This file is not an image, or it is damaged."),
+        (gif, "anim.gif", "Please attach a JPEG, PNG or WebP image (this one is GIF)."),
+        (animated_png, "anim.png", "Please attach a still image: animated images are not accepted."),
+        (big_png, "big.png", "The image is 8000 × 6000 pixels; please attach one of up to 40 megapixels."),
+    ],
+)
 def test_what_is_not_a_usable_image_is_refused_by_name(client, media_root, make, name, expected):
     response = sign_with(client, make(), name=name, message="Kept after the error")
     page = response.content.decode()
@@ -185,8 +199,10 @@ def test_signing_without_an_image_still_works(client, media_root):
 def test_a_storage_failure_keeps_what_was_typed(client, settings, tmp_path):
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the media directory should be")
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(blocked)}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(blocked)}},
+    }
     response = sign_with(client, make_image(), message="Not lost")
     page = response.content.decode()
     assert response.status_code == 503
@@ -228,8 +244,10 @@ def test_a_replaced_or_cleared_image_is_deleted(client, media_root, django_captu
 
 def test_storage_defaults_to_the_data_directory(load_settings, tmp_path):
     s = load_settings(**PRODUCTION)
-    assert s["STORAGES"]["default"] == {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                                        "OPTIONS": {"location": str(tmp_path / "data" / "media")}}
+    assert s["STORAGES"]["default"] == {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "data" / "media")},
+    }
     assert s["MEDIA_ROOT"] == tmp_path / "data" / "media" and s["MEDIA_URL"] == "/media/"
     assert "img-src 'self' data:;" in s["CONTENT_SECURITY_POLICY"]
 
@@ -242,20 +260,40 @@ def test_file_url_moves_the_media_directory(load_settings):
 
 S3_CASES = [
     # (STORAGE_URL, options expected, the origin images load from)
-    ("s3://AKIAEXAMPLE:se%2Fcr%2Bet@guestbook-media?region=eu-west-1",
-     {"bucket_name": "guestbook-media", "access_key": "AKIAEXAMPLE", "secret_key": "se/cr+et",
-      "region_name": "eu-west-1", "endpoint_url": None, "location": "", "querystring_auth": True},
-     "https://guestbook-media.s3.eu-west-1.amazonaws.com"),
-    ("s3://guestbook-media/uploads/prod",
-     {"bucket_name": "guestbook-media", "access_key": None, "secret_key": None, "region_name": None,
-      "location": "uploads/prod"},
-     "https://guestbook-media.s3.amazonaws.com"),
-    ("s3://key:secret@media?endpoint=https://acct.r2.cloudflarestorage.com&region=auto",
-     {"bucket_name": "media", "endpoint_url": "https://acct.r2.cloudflarestorage.com", "region_name": "auto"},
-     "https://acct.r2.cloudflarestorage.com"),
-    ("s3://key:secret@media?region=us-east-1&custom_domain=media.example.com",
-     {"custom_domain": "media.example.com", "querystring_auth": False},
-     "https://media.example.com"),
+    (
+        "s3://AKIAEXAMPLE:se%2Fcr%2Bet@guestbook-media?region=eu-west-1",
+        {
+            "bucket_name": "guestbook-media",
+            "access_key": "AKIAEXAMPLE",
+            "secret_key": "se/cr+et",
+            "region_name": "eu-west-1",
+            "endpoint_url": None,
+            "location": "",
+            "querystring_auth": True,
+        },
+        "https://guestbook-media.s3.eu-west-1.amazonaws.com",
+    ),
+    (
+        "s3://guestbook-media/uploads/prod",
+        {
+            "bucket_name": "guestbook-media",
+            "access_key": None,
+            "secret_key": None,
+            "region_name": None,
+            "location": "uploads/prod",
+        },
+        "https://guestbook-media.s3.amazonaws.com",
+    ),
+    (
+        "s3://key:secret@media?endpoint=https://acct.r2.cloudflarestorage.com&region=auto",
+        {"bucket_name": "media", "endpoint_url": "https://acct.r2.cloudflarestorage.com", "region_name": "auto"},
+        "https://acct.r2.cloudflarestorage.com",
+    ),
+    (
+        "s3://key:secret@media?region=us-east-1&custom_domain=media.example.com",
+        {"custom_domain": "media.example.com", "querystring_auth": False},
+        "https://media.example.com",
+    ),
 ]
 
 
@@ -278,16 +316,21 @@ def test_s3_urls(load_settings, url, expected, origin):
     assert url_of_a_file.startswith(origin + "/")
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("ftp://files.example.com/media", "STORAGE_URL: expected s3://key:secret@bucket?region=... or file:///path"),
-    ("file://relative/path", "STORAGE_URL: a file:// URL needs an absolute path"),
-    ("s3://key:hunter2@?region=eu-west-1", "STORAGE_URL: names no bucket"),
-    ("s3://key:hunter2@bucket?regoin=eu-west-1", "STORAGE_URL: unknown option regoin; the options are"),
-    ("s3://key@bucket", "STORAGE_URL: give both the access key and the secret"),
-    ("s3://key:hunter2@bucket?endpoint=minio:9000", "STORAGE_URL: endpoint 'minio:9000' is not a URL"),
-    ("s3://key:hunter2@bucket?custom_domain=https://cdn.example.com",
-     "STORAGE_URL: custom_domain 'https://cdn.example.com' is not a host name"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("ftp://files.example.com/media", "STORAGE_URL: expected s3://key:secret@bucket?region=... or file:///path"),
+        ("file://relative/path", "STORAGE_URL: a file:// URL needs an absolute path"),
+        ("s3://key:hunter2@?region=eu-west-1", "STORAGE_URL: names no bucket"),
+        ("s3://key:hunter2@bucket?regoin=eu-west-1", "STORAGE_URL: unknown option regoin; the options are"),
+        ("s3://key@bucket", "STORAGE_URL: give both the access key and the secret"),
+        ("s3://key:hunter2@bucket?endpoint=minio:9000", "STORAGE_URL: endpoint 'minio:9000' is not a URL"),
+        (
+            "s3://key:hunter2@bucket?custom_domain=https://cdn.example.com",
+            "STORAGE_URL: custom_domain 'https://cdn.example.com' is not a host name",
+        ),
+    ],
+)
 def test_bad_storage_urls_named(load_settings, value, expected):
     message = configuration_error(load_settings, **{**PRODUCTION, "STORAGE_URL": value})
     assert expected in message
@@ -321,8 +364,14 @@ def moto():
 def media_env(tmp_path_factory):
     """A migrated SQLite database and collected static files, for gunicorn."""
     tmp = tmp_path_factory.mktemp("media")
-    env = {"PATH": os.environ["PATH"], "ENV_FILE": "", "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
-           "STATIC_ROOT": str(tmp / "static"), "DATA_DIR": str(tmp / "data"), **PRODUCTION}
+    env = {
+        "PATH": os.environ["PATH"],
+        "ENV_FILE": "",
+        "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
+        "STATIC_ROOT": str(tmp / "static"),
+        "DATA_DIR": str(tmp / "data"),
+        **PRODUCTION,
+    }
     for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"]):
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
     return {k: env[k] for k in ("DATABASE_URL", "STATIC_ROOT", "DATA_DIR")}
@@ -334,10 +383,17 @@ def post_image(port, data, name="Ada"):
     _, headers, body = request(port, "/", headers=https)
     token = csrf_token(body)
     cookie = headers["set-cookie"].split(";")[0]
-    content_type, form = multipart({"csrfmiddlewaretoken": token, "name": name, "message": "Stored in S3"},
-                                   [("image", "photo.jpg", "image/jpeg", data)])
-    status, _, body = request(port, "/", method="POST", body=form, headers={
-        **https, "Cookie": cookie, "Content-Type": content_type, "Referer": f"https://127.0.0.1:{port}/"})
+    content_type, form = multipart(
+        {"csrfmiddlewaretoken": token, "name": name, "message": "Stored in S3"},
+        [("image", "photo.jpg", "image/jpeg", data)],
+    )
+    status, _, body = request(
+        port,
+        "/",
+        method="POST",
+        body=form,
+        headers={**https, "Cookie": cookie, "Content-Type": content_type, "Referer": f"https://127.0.0.1:{port}/"},
+    )
     return status, body
 
 
@@ -367,7 +423,9 @@ def test_images_go_to_s3_and_pages_link_to_them(moto, media_env):
         assert src.startswith(f"{moto.endpoint}/guestbook/{key}?") and "X-Amz-Signature=" in src
         assert f"img-src 'self' data: {moto.endpoint};" in headers["content-security-policy"]
         with urllib.request.urlopen(src, timeout=10) as response:
-            assert ImageChops.difference(opened(response.read()).convert("RGB"), stored.convert("RGB")).getbbox() is None
+            assert (
+                ImageChops.difference(opened(response.read()).convert("RGB"), stored.convert("RGB")).getbbox() is None
+            )
         # Without the signature, the object is private.
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(src.split("?")[0], timeout=10)

@@ -4,7 +4,7 @@ every kind of page, the form blank and with errors, in several time zones. The C
 on every request by design, so it is normalised before comparing; nothing else is."""
 
 import re
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -45,15 +45,18 @@ def assert_same(client, query="", method="get", data=dict):
     return new.content.decode()
 
 
-def add_entries(count, media_root=None, start=datetime(2026, 3, 28, 22, 5, 9, 123456, tzinfo=dt_timezone.utc)):
+def add_entries(count, media_root=None, start=datetime(2026, 3, 28, 22, 5, 9, 123456, tzinfo=UTC)):
     """`count` entries a few hours and days apart (across a DST change, midnights, single-digit
     days), with names and messages that need escaping and line breaks; every third with an image."""
     for number in range(count):
         image = None
         if media_root is not None and number % 3 == 0:
             image = SimpleUploadedFile(f"p{number}.jpg", make_image(size=(40 + number, 30)), content_type="image/jpeg")
-        entry = Entry.objects.create(name=f"Guest <{number}> & co", image=image,
-                                     message=f"Line one of {number}.\nLine two \"quoted\".\n\nA new paragraph.")
+        entry = Entry.objects.create(
+            name=f"Guest <{number}> & co",
+            image=image,
+            message=f'Line one of {number}.\nLine two "quoted".\n\nA new paragraph.',
+        )
         # created_at is set on insert (auto_now_add): moved afterwards, as fixed data.
         Entry.objects.filter(pk=entry.pk).update(created_at=start + timedelta(hours=17 * number, minutes=number))
 
@@ -65,17 +68,21 @@ def test_pages_are_unchanged(client, reference, settings, media_root, time_zone)
     add_entries(23, media_root)
     for query in ("", "?page=2", "?page=3", "?page=99", "?page=abc", "?page=0", "?page=-2", "?page=2.0"):
         page = assert_same(client, query)
-        assert page.count('class="card entry"') == (3 if query in ("?page=3", "?page=99", "?page=0", "?page=-2")
-                                                    else 10)
+        assert page.count('class="card entry"') == (
+            3 if query in ("?page=3", "?page=99", "?page=0", "?page=-2") else 10
+        )
     assert 'class="entry-image"' in assert_same(client, "?page=2")
 
 
-@pytest.mark.parametrize("data", [
-    {"name": "", "message": ""},
-    {"name": "n" * 101, "message": "<b>kept</b>"},
-    {"name": "Ada", "message": "m" * 1001},
-    {"name": "Ada", "message": "hi", "image": b"not an image"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "", "message": ""},
+        {"name": "n" * 101, "message": "<b>kept</b>"},
+        {"name": "Ada", "message": "m" * 1001},
+        {"name": "Ada", "message": "hi", "image": b"not an image"},
+    ],
+)
 def test_the_form_with_errors_is_unchanged(client, reference, media_root, data):
     add_entries(3)
 
@@ -174,9 +181,11 @@ def test_the_date_filters_write_what_date_writes(settings, language):
     from django.template import Context, Template
     from django.utils import translation
 
-    template = Template("{% load guestbook %}{% for d in dates %}{{ d|date:'c' }}|{{ d|iso_datetime }}|"
-                        "{{ d|date:'j M Y, H:i' }}|{{ d|day_month_year_time }}\n{% endfor %}")
-    start = datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt_timezone.utc)
+    template = Template(
+        "{% load guestbook %}{% for d in dates %}{{ d|date:'c' }}|{{ d|iso_datetime }}|"
+        "{{ d|date:'j M Y, H:i' }}|{{ d|day_month_year_time }}\n{% endfor %}"
+    )
+    start = datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
     dates = [start + timedelta(days=37 * n, hours=n, minutes=7 * n, microseconds=-n) for n in range(60)]
     for time_zone in ("UTC", "Europe/Paris", "America/St_Johns", "Pacific/Chatham"):
         settings.TIME_ZONE = time_zone
@@ -188,6 +197,7 @@ def test_the_date_filters_write_what_date_writes(settings, language):
 
 # --- images on S3: signed links reused, and working ---------------------------------------------------
 
+
 def test_signed_links_are_reused_and_work(client, reference, settings, moto, load_settings):
     import time
     import urllib.request
@@ -198,7 +208,10 @@ def test_signed_links_are_reused_and_work(client, reference, settings, moto, loa
     from tests.servers import image_src
 
     url = f"s3://testing:testing@guestbook/media?endpoint={moto.endpoint}&region=us-east-1"
-    settings.STORAGES = {**settings.STORAGES, "default": load_settings(STORAGE_URL=url, **PRODUCTION)["STORAGES"]["default"]}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": load_settings(STORAGE_URL=url, **PRODUCTION)["STORAGES"]["default"],
+    }
     visitor = Client(headers={"X-Forwarded-Proto": "https"})
     image = SimpleUploadedFile("p.jpg", make_image(size=(64, 48)), content_type="image/jpeg")
     assert visitor.post("/", {"name": "Ada", "message": "On S3", "image": image}).status_code == 302
@@ -246,8 +259,13 @@ def in_the_database(environ, code):
 
     from tests.servers import PRODUCTION_ENV, ROOT
 
-    subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", "from exampleapp.models import Entry\n" + code],
-                   cwd=ROOT, env={**os.environ, **PRODUCTION_ENV, **environ}, check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v0", "-c", "from exampleapp.models import Entry\n" + code],
+        cwd=ROOT,
+        env={**os.environ, **PRODUCTION_ENV, **environ},
+        check=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.django_db(transaction=False)

@@ -7,8 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.servers import ROOT, WebProcess, free_port, raw_request, http_request
-
+from tests.servers import ROOT, WebProcess, free_port, http_request, raw_request
 
 # --- Heroku-style: the Procfile's web command with PORT ---------------------------------------
 
@@ -57,7 +56,9 @@ def test_port_mode_static_files_from_whitenoise(port_web):
     _, _, body = raw_request(port, http_request("GET", "/", headers=https))
     css = re.search(rb'href="(/static/exampleapp/style\.[0-9a-f]{12}\.css)"', body).group(1).decode()
     for encoding in ("gzip", "br"):
-        status, headers, _ = raw_request(port, http_request("GET", css, headers=[*https, f"Accept-Encoding: {encoding}"]))
+        status, headers, _ = raw_request(
+            port, http_request("GET", css, headers=[*https, f"Accept-Encoding: {encoding}"])
+        )
         assert status == 200
         assert headers["content-encoding"] == [encoding]
         assert "immutable" in headers["cache-control"][0]

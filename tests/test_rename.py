@@ -17,16 +17,34 @@ def test_renamed_copy_passes_the_app_tests(tmp_path):
     assert (copy / "shop" / "settings.py").is_file()
     assert (copy / "catalog" / "templates" / "catalog" / "index.html").is_file()
     assert (copy / "catalog" / "static" / "catalog" / "style.css").is_file()
-    leftovers = subprocess.run(["git", "grep", "-l", "-i", "-e", "exampleproject", "-e", "exampleapp"],
-                               cwd=copy, capture_output=True, text=True).stdout
+    leftovers = subprocess.run(
+        ["git", "grep", "-l", "-i", "-e", "exampleproject", "-e", "exampleapp"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert leftovers == ""
 
     # A clean environment: the parent run's DJANGO_SETTINGS_MODULE names the old project.
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_settings.py",
-         "tests/test_guestbook.py", "tests/test_health.py", "tests/test_deploy_check.py"],
-        cwd=copy, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_settings.py",
+            "tests/test_guestbook.py",
+            "tests/test_health.py",
+            "tests/test_deploy_check.py",
+        ],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout.splitlines()[-1] and "failed" not in result.stdout.splitlines()[-1]

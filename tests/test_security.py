@@ -77,8 +77,9 @@ def test_check_deploy_is_clean_with_production_settings():
     from tests.servers import PRODUCTION_ENV
     from tests.test_settings import run_manage
 
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING",
-                        environ={**PRODUCTION_ENV, "ALLOWED_HOSTS": "example.com"})
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING", environ={**PRODUCTION_ENV, "ALLOWED_HOSTS": "example.com"}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -95,8 +96,22 @@ def observatory():
     prefix = ROOT / ".pytest_cache" / "observatory"
     package = prefix / "node_modules" / "@mdn" / "mdn-http-observatory"
     if not (package / "src" / "scan.js").exists():
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--ignore-scripts",
-                        "--prefix", str(prefix), OBSERVATORY], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--prefix",
+                str(prefix),
+                OBSERVATORY,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     shutil.copy(ROOT / "conf" / "hsts-preload.json", package / "conf" / "hsts-preload.json")
     return package / "src" / "scan.js"
 
@@ -118,8 +133,13 @@ def balancer_on_443(web, tmp_path_factory):
 def test_observatory_grades_a_plus(observatory, balancer_on_443):
     # The grader checks certificates itself: our self-signed one is made trusted, rather
     # than turning verification off, which it would grade as an invalid certificate.
-    scan = subprocess.run(["node", str(observatory), "localhost"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NODE_EXTRA_CA_CERTS": str(balancer_on_443.cafile)})
+    scan = subprocess.run(
+        ["node", str(observatory), "localhost"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NODE_EXTRA_CA_CERTS": str(balancer_on_443.cafile)},
+    )
     assert scan.returncode == 0, scan.stderr
     report = json.loads(scan.stdout)
     failed = {name: test["result"] for name, test in report["tests"].items() if not test["pass"]}
@@ -140,8 +160,9 @@ def test_unknown_host_gets_400_not_500(web):
 
 
 def test_body_over_the_limit_gets_413(web):
-    status, _, _ = via_balancer("POST", "/", body=b"x" * (10 * 1024 * 1024 + 1),
-                                headers=["Content-Type: application/x-www-form-urlencoded"])
+    status, _, _ = via_balancer(
+        "POST", "/", body=b"x" * (10 * 1024 * 1024 + 1), headers=["Content-Type: application/x-www-form-urlencoded"]
+    )
     assert status == 413
     assert still_serving()
 
@@ -154,11 +175,14 @@ def test_oversized_header_gets_4xx(web):
     assert still_serving()
 
 
-@pytest.mark.parametrize("line", [
-    b"PROXY TCP4 not-an-address 192.0.2.1 1 443\r\n",
-    b"PROXY UNKNOWN-GARBAGE\r\n",
-    b"GET / HTTP/1.1\r\n",  # no PROXY line at all
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"PROXY TCP4 not-an-address 192.0.2.1 1 443\r\n",
+        b"PROXY UNKNOWN-GARBAGE\r\n",
+        b"GET / HTTP/1.1\r\n",  # no PROXY line at all
+    ],
+)
 def test_malformed_or_missing_proxy_header_is_dropped(web, line):
     with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=10) as sock:
         sock.sendall(line + b"Host: localhost\r\n\r\n")
@@ -172,8 +196,13 @@ def test_malformed_or_missing_proxy_header_is_dropped(web, line):
 
 @pytest.mark.parametrize("port, proxy_line", [(HTTP_PORT, None), (PROXY_PORT, PROXY_LINE)])
 def test_spoofed_forwarding_headers_change_nothing(web, port, proxy_line):
-    spoof = ["X-Forwarded-Proto: https", "X-Forwarded-For: 6.6.6.6", "X-Forwarded-Host: evil.example",
-             "X-Forwarded-Port: 443", "Forwarded: for=6.6.6.6;proto=https;host=evil.example"]
+    spoof = [
+        "X-Forwarded-Proto: https",
+        "X-Forwarded-For: 6.6.6.6",
+        "X-Forwarded-Host: evil.example",
+        "X-Forwarded-Port: 443",
+        "Forwarded: for=6.6.6.6;proto=https;host=evil.example",
+    ]
     status, headers, body = raw_request(port, http_request("GET", "/?spoof", headers=spoof), proxy_line)
     if port == HTTP_PORT:
         assert (status, headers["location"]) == (301, ["https://localhost/?spoof"])
@@ -183,9 +212,18 @@ def test_spoofed_forwarding_headers_change_nothing(web, port, proxy_line):
     assert "6.6.6.6" not in web.log
 
 
-@pytest.mark.parametrize("path", ["/static/../manage.py", "/static/..%2fmanage.py", "/static/%2e%2e/%2e%2e/etc/passwd",
-                                  "/static/exampleapp/../../exampleproject/settings.py", "/media/../manage.py",
-                                  "/media/%2e%2e/exampleproject/settings.py", "/static//etc/passwd"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../manage.py",
+        "/static/..%2fmanage.py",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static/exampleapp/../../exampleproject/settings.py",
+        "/media/../manage.py",
+        "/media/%2e%2e/exampleproject/settings.py",
+        "/static//etc/passwd",
+    ],
+)
 def test_path_traversal_finds_nothing(web, path):
     status, _, body = via_balancer("GET", path)
     assert status in (400, 404)
@@ -195,13 +233,16 @@ def test_path_traversal_finds_nothing(web, path):
 def test_guestbook_input_too_long_empty_or_html(web):
     from tests.servers import signed_post
 
-    cases = [("n" * 101, "hello", b"Please keep your name to 100 characters"),
-             ("", "hello", b"Please enter your name."),
-             ("Eve", "", b"Please write a message.")]
+    cases = [
+        ("n" * 101, "hello", b"Please keep your name to 100 characters"),
+        ("", "hello", b"Please enter your name."),
+        ("Eve", "", b"Please write a message."),
+    ]
     for name, message, error in cases:
         request = signed_post(name).replace(b"message=in+flight", f"message={message}".encode())
-        request = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % len(request.split(b"\r\n\r\n", 1)[1]),
-                         request)
+        request = re.sub(
+            rb"Content-Length: \d+", b"Content-Length: %d" % len(request.split(b"\r\n\r\n", 1)[1]), request
+        )
         status, _, body = raw_request(PROXY_PORT, request, PROXY_LINE)
         assert status == 200 and error in body
     request = signed_post("<script>alert(1)</script>")
@@ -232,8 +273,12 @@ def test_slow_loris_headers_are_cut_off(web):
     """Headers a byte every 0.5 s: nginx gives up after its 10 s header timeout, and the
     gunicorn workers never see these clients."""
     results = {}
-    threads = [threading.Thread(target=trickle, args=(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"s" * 60,
-                                                      0.5, results, i)) for i in range(20)]
+    threads = [
+        threading.Thread(
+            target=trickle, args=(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"s" * 60, 0.5, results, i)
+        )
+        for i in range(20)
+    ]
     for thread in threads:
         thread.start()
     time.sleep(1)

@@ -37,33 +37,49 @@ def test_redis_url_gives_the_cache_and_sessions(load_settings):
     assert cache["LOCATION"] == "redis://127.0.0.1:6379/3"
     assert cache["OPTIONS"] == {"socket_connect_timeout": 2, "socket_timeout": 2}
     assert s["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
-    assert load_settings(REDIS_URL="redis://a/1", CACHE_URL="rediss://b:6380/2", **PRODUCTION)[
-        "CACHES"]["default"]["LOCATION"] == "rediss://b:6380/2"
+    assert (
+        load_settings(REDIS_URL="redis://a/1", CACHE_URL="rediss://b:6380/2", **PRODUCTION)["CACHES"]["default"][
+            "LOCATION"
+        ]
+        == "rediss://b:6380/2"
+    )
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("smtp://mailer:p%40ss@mail.example.com", ("mail.example.com", 25, "mailer", "p@ss", False, False)),
-    ("submission://u:p@mail.example.com", ("mail.example.com", 587, "u", "p", True, False)),
-    ("smtps://u:p@mail.example.com:2465", ("mail.example.com", 2465, "u", "p", False, True)),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("smtp://mailer:p%40ss@mail.example.com", ("mail.example.com", 25, "mailer", "p@ss", False, False)),
+        ("submission://u:p@mail.example.com", ("mail.example.com", 587, "u", "p", True, False)),
+        ("smtps://u:p@mail.example.com:2465", ("mail.example.com", 2465, "u", "p", False, True)),
+    ],
+)
 def test_email_url(load_settings, url, expected):
     s = load_settings(EMAIL_URL=url, ADMINS="ops@example.com, dev@example.com", **PRODUCTION)
     assert s["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
-    assert (s["EMAIL_HOST"], s["EMAIL_PORT"], s["EMAIL_HOST_USER"], s["EMAIL_HOST_PASSWORD"],
-            s["EMAIL_USE_TLS"], s["EMAIL_USE_SSL"]) == expected
+    assert (
+        s["EMAIL_HOST"],
+        s["EMAIL_PORT"],
+        s["EMAIL_HOST_USER"],
+        s["EMAIL_HOST_PASSWORD"],
+        s["EMAIL_USE_TLS"],
+        s["EMAIL_USE_SSL"],
+    ) == expected
     assert s["ADMINS"] == [("", "ops@example.com"), ("", "dev@example.com")]
     assert s["EMAIL_TIMEOUT"] == 5
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("REDIS_URL", "memcached://127.0.0.1:11211", "REDIS_URL: expected redis:// or rediss://"),
-    ("CACHE_URL", "127.0.0.1:6379", "CACHE_URL: expected redis:// or rediss://"),
-    ("EMAIL_URL", "mail://u:hunter2@host", "EMAIL_URL: expected smtp://"),
-    ("EMAIL_URL", "smtp://u:hunter2@host:port", "EMAIL_URL: cannot parse this smtp:// URL"),
-    ("ADMINS", "ops.example.com", "ADMINS: 'ops.example.com' is not an email address"),
-    ("SENTRY_DSN", "not-a-dsn", "SENTRY_DSN: not a Sentry DSN"),
-    ("SENTRY_TRACES_SAMPLE_RATE", "2", "SENTRY_TRACES_SAMPLE_RATE: expected a number from 0 to 1"),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("REDIS_URL", "memcached://127.0.0.1:11211", "REDIS_URL: expected redis:// or rediss://"),
+        ("CACHE_URL", "127.0.0.1:6379", "CACHE_URL: expected redis:// or rediss://"),
+        ("EMAIL_URL", "mail://u:hunter2@host", "EMAIL_URL: expected smtp://"),
+        ("EMAIL_URL", "smtp://u:hunter2@host:port", "EMAIL_URL: cannot parse this smtp:// URL"),
+        ("ADMINS", "ops.example.com", "ADMINS: 'ops.example.com' is not an email address"),
+        ("SENTRY_DSN", "not-a-dsn", "SENTRY_DSN: not a Sentry DSN"),
+        ("SENTRY_TRACES_SAMPLE_RATE", "2", "SENTRY_TRACES_SAMPLE_RATE: expected a number from 0 to 1"),
+    ],
+)
 def test_bad_service_urls_named(load_settings, name, value, expected):
     message = configuration_error(load_settings, **{**PRODUCTION, name: value})
     assert expected in message
@@ -80,11 +96,21 @@ def signed_in_admin(port):
     _, headers, body = request(port, "/admin/login/", headers=https)
     token = csrf_token(body)
     csrf = headers["set-cookie"].split(";")[0]
-    form = (f"username=cacheadmin&password=a-long-password-for-the-cache-test&csrfmiddlewaretoken={token}"
-            "&next=/admin/").encode()
-    status, headers, _ = request(port, "/admin/login/", method="POST", body=form, headers={
-        **https, "Cookie": csrf, "Content-Type": "application/x-www-form-urlencoded",
-        "Referer": f"https://127.0.0.1:{port}/admin/login/"})
+    form = (
+        f"username=cacheadmin&password=a-long-password-for-the-cache-test&csrfmiddlewaretoken={token}&next=/admin/"
+    ).encode()
+    status, headers, _ = request(
+        port,
+        "/admin/login/",
+        method="POST",
+        body=form,
+        headers={
+            **https,
+            "Cookie": csrf,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Referer": f"https://127.0.0.1:{port}/admin/login/",
+        },
+    )
     assert status == 302, status
     session = re.search(r"sessionid=([^;]+)", headers["set-cookie"]).group(1)
     return {"sessionid": session, "csrftoken": csrf.split("=", 1)[1]}
@@ -94,19 +120,32 @@ def signed_in_admin(port):
 def service_env(tmp_path_factory):
     """A migrated SQLite database with an admin user, and collected static files."""
     tmp = tmp_path_factory.mktemp("services")
-    env = {"PATH": os.environ["PATH"], "ENV_FILE": "", "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
-           "STATIC_ROOT": str(tmp / "static"), "DEBUG": "false",
-           "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz", "ALLOWED_HOSTS": "127.0.0.1",
-           "DJANGO_SUPERUSER_PASSWORD": "a-long-password-for-the-cache-test"}
-    for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"],
-                 ["createsuperuser", "--noinput", "--username", "cacheadmin", "--email", "a@example.com"]):
+    env = {
+        "PATH": os.environ["PATH"],
+        "ENV_FILE": "",
+        "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
+        "STATIC_ROOT": str(tmp / "static"),
+        "DEBUG": "false",
+        "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SUPERUSER_PASSWORD": "a-long-password-for-the-cache-test",
+    }
+    for args in (
+        ["collectstatic", "--noinput", "-v0"],
+        ["migrate", "--noinput", "-v0"],
+        ["createsuperuser", "--noinput", "--username", "cacheadmin", "--email", "a@example.com"],
+    ):
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
     return {k: v for k, v in env.items() if k in ("DATABASE_URL", "STATIC_ROOT")}
 
 
 def redis_keys(port, pattern):
-    out = subprocess.run(["redis-cli", "-p", str(port), "-n", "9", "--scan", "--pattern", pattern],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["redis-cli", "-p", str(port), "-n", "9", "--scan", "--pattern", pattern],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.split()
 
 
@@ -128,9 +167,23 @@ class RedisServer:
         self.start()
 
     def start(self):
-        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                         "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until_listening(self.port, self.process)
 
     def stop(self):
@@ -200,21 +253,36 @@ def sign(port, name="Ada"):
     cookie = headers["set-cookie"].split(";")[0]
     form = f"csrfmiddlewaretoken={token}&name={name}&message=Hello+by+mail".encode()
     started = time.monotonic()
-    status, _, _ = request(port, "/", method="POST", body=form, headers={
-        "X-Forwarded-Proto": "https", "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
-        "Referer": f"https://127.0.0.1:{port}/"})
+    status, _, _ = request(
+        port,
+        "/",
+        method="POST",
+        body=form,
+        headers={
+            "X-Forwarded-Proto": "https",
+            "Cookie": cookie,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Referer": f"https://127.0.0.1:{port}/",
+        },
+    )
     return status, time.monotonic() - started
 
 
 def test_signing_emails_the_admins(service_env, smtp_server):
     smtp_port, messages = smtp_server
-    with gunicorn({**service_env, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "ADMINS": "ops@example.com",
-                   "DEFAULT_FROM_EMAIL": "guestbook@example.com"}) as port:
+    with gunicorn(
+        {
+            **service_env,
+            "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+            "ADMINS": "ops@example.com",
+            "DEFAULT_FROM_EMAIL": "guestbook@example.com",
+        }
+    ) as port:
         assert sign(port, name="Mail Tester")[0] == 302
         deadline = time.monotonic() + 10
         while not messages and time.monotonic() < deadline:
             time.sleep(0.1)
-    (recipients, content), = messages
+    ((recipients, content),) = messages
     assert recipients == ["ops@example.com"]
     assert "Subject: [exampleproject] New guestbook entry from Mail Tester" in content
     assert "From: guestbook@example.com" in content
@@ -237,8 +305,9 @@ def test_a_hung_mail_server_does_not_block_signing(service_env):
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     try:
-        with gunicorn({**service_env, "EMAIL_URL": f"smtp://127.0.0.1:{listener.getsockname()[1]}",
-                       "ADMINS": "ops@example.com"}) as port:
+        with gunicorn(
+            {**service_env, "EMAIL_URL": f"smtp://127.0.0.1:{listener.getsockname()[1]}", "ADMINS": "ops@example.com"}
+        ) as port:
             status, seconds = sign(port)
             assert status == 302 and seconds < 2
     finally:
@@ -305,13 +374,20 @@ def test_errors_reach_sentry_without_personal_data(service_env):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Envelopes)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        env = {"PATH": os.environ["PATH"], "ENV_FILE": "", "DJANGO_SETTINGS_MODULE": "exampleproject.settings",
-               "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-               "ALLOWED_HOSTS": "testserver", **service_env,
-               "SENTRY_DSN": f"http://publickey@127.0.0.1:{server.server_address[1]}/42",
-               "SENTRY_TRACES_SAMPLE_RATE": "1.0", "SENTRY_ENVIRONMENT": "test"}
-        result = subprocess.run([sys.executable, "-c", SENTRY_SCRIPT], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=60)
+        env = {
+            "PATH": os.environ["PATH"],
+            "ENV_FILE": "",
+            "DJANGO_SETTINGS_MODULE": "exampleproject.settings",
+            "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+            "ALLOWED_HOSTS": "testserver",
+            **service_env,
+            "SENTRY_DSN": f"http://publickey@127.0.0.1:{server.server_address[1]}/42",
+            "SENTRY_TRACES_SAMPLE_RATE": "1.0",
+            "SENTRY_ENVIRONMENT": "test",
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", SENTRY_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr[-3000:]
     finally:
         server.shutdown()

@@ -91,8 +91,19 @@ def test_production_defaults(load_settings):
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("1", True), ("true", True), ("True", True), ("YES", True), ("on", True),
-     ("0", False), ("false", False), ("No", False), ("off", False), ("", False), ("  ", False)],
+    [
+        ("1", True),
+        ("true", True),
+        ("True", True),
+        ("YES", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+        ("", False),
+        ("  ", False),
+    ],
 )
 def test_debug_words(load_settings, raw, expected):
     assert load_settings(DEBUG=raw, **PRODUCTION)["DEBUG"] is expected
@@ -175,8 +186,11 @@ def test_rack_accepts_a_managed_database_over_the_link(load_settings):
 
 def test_the_link_is_fine_off_a_rack(load_settings):
     """`convox start` and docker-compose: the same link, locally, with no RACK."""
-    local = {k: v.replace("internal-exampleproject-database-1.eu-west-1.elb.amazonaws.com", "172.17.0.2")
-             for k, v in RACK_LINK.items() if k != "RACK"}
+    local = {
+        k: v.replace("internal-exampleproject-database-1.eu-west-1.elb.amazonaws.com", "172.17.0.2")
+        for k, v in RACK_LINK.items()
+        if k != "RACK"
+    }
     assert load_settings(**local, **PRODUCTION)["DATABASES"]["default"]["HOST"] == "172.17.0.2"
     assert load_settings(**PRODUCTION)["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
@@ -352,21 +366,26 @@ def test_every_secret_is_read_by_settings():
 
 
 def test_cache_url_from_a_file_wins_over_redis_url(load_settings, tmp_path):
-    s = load_settings(CACHE_URL_FILE=secret_file(tmp_path, "cache", "redis://cache:6379/2\n"),
-                      REDIS_URL="redis://other:6379/0", **PRODUCTION)
+    s = load_settings(
+        CACHE_URL_FILE=secret_file(tmp_path, "cache", "redis://cache:6379/2\n"),
+        REDIS_URL="redis://other:6379/0",
+        **PRODUCTION,
+    )
     assert s["CACHES"]["default"]["LOCATION"] == "redis://cache:6379/2"
 
 
 def test_sentry_dsn_from_a_file(load_settings, tmp_path):
-    message = configuration_error(load_settings, SENTRY_DSN_FILE=secret_file(tmp_path, "dsn", "not-a-dsn\n"),
-                                  **PRODUCTION)
+    message = configuration_error(
+        load_settings, SENTRY_DSN_FILE=secret_file(tmp_path, "dsn", "not-a-dsn\n"), **PRODUCTION
+    )
     assert "SENTRY_DSN: not a Sentry DSN" in message
 
 
 def test_secret_both_set_is_refused(load_settings, tmp_path):
     path = secret_file(tmp_path, "secret_key", "from-the-file-" + STRONG_KEY)
-    message = configuration_error(load_settings, SECRET_KEY_FILE=path, SECRET_KEY=STRONG_KEY,
-                                  ALLOWED_HOSTS="example.com")
+    message = configuration_error(
+        load_settings, SECRET_KEY_FILE=path, SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="example.com"
+    )
     assert "SECRET_KEY_FILE: both SECRET_KEY and SECRET_KEY_FILE are set; set only one of them" in message
     assert "SECRET_KEY: required" not in message  # one problem, named once
     assert STRONG_KEY not in message
@@ -375,9 +394,14 @@ def test_secret_both_set_is_refused(load_settings, tmp_path):
 @pytest.mark.parametrize("case", ["missing", "empty", "blank", "directory", "under_a_file", "binary"])
 def test_unusable_secret_file_named_with_its_path(load_settings, tmp_path, case):
     path = tmp_path / "database_url"
-    expected = {"missing": "cannot read {path!r} (No such file or directory)", "empty": "{path!r} is empty",
-                "blank": "{path!r} is empty", "directory": "cannot read {path!r} (Is a directory)",
-                "under_a_file": "cannot read {path!r} (Not a directory)", "binary": "{path!r} is not UTF-8 text"}
+    expected = {
+        "missing": "cannot read {path!r} (No such file or directory)",
+        "empty": "{path!r} is empty",
+        "blank": "{path!r} is empty",
+        "directory": "cannot read {path!r} (Is a directory)",
+        "under_a_file": "cannot read {path!r} (Not a directory)",
+        "binary": "{path!r} is not UTF-8 text",
+    }
     if case == "under_a_file":  # a mount gone wrong; as root, the OS refuses nothing else
         (tmp_path / "secrets").write_text("")
         path = tmp_path / "secrets" / "database_url"
@@ -400,8 +424,10 @@ def test_secret_file_problem_stops_start_up_without_the_value(tmp_path):
     """The real entry point: a missing key file and an empty URL file, both named; the app
     does not fall back to SQLite or to anything else."""
     empty = secret_file(tmp_path, "database_url", "\n")
-    result = run_manage("check", environ={"ALLOWED_HOSTS": "example.com", "SECRET_KEY_FILE": "/run/secrets/nope",
-                                          "DATABASE_URL_FILE": empty})
+    result = run_manage(
+        "check",
+        environ={"ALLOWED_HOSTS": "example.com", "SECRET_KEY_FILE": "/run/secrets/nope", "DATABASE_URL_FILE": empty},
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("Configuration error")
     assert "SECRET_KEY_FILE: cannot read '/run/secrets/nope' (No such file or directory)" in result.stderr

@@ -78,9 +78,13 @@ def suite_on_postgresql():
 # The stack brings its own PostgreSQL, whatever database the suite uses. CI runs the suite
 # on three databases and this test takes a minute and a half, so it runs in one pass only:
 # PostgreSQL's, the database the stack ships with.
-pytestmark = pytest.mark.skipif(not suite_on_postgresql(), reason=(
-    "the Swarm stack runs its own PostgreSQL: this test runs in the suite's PostgreSQL pass "
-    "(DATABASE_URL=postgres://...) only, once per CI run"))
+pytestmark = pytest.mark.skipif(
+    not suite_on_postgresql(),
+    reason=(
+        "the Swarm stack runs its own PostgreSQL: this test runs in the suite's PostgreSQL pass "
+        "(DATABASE_URL=postgres://...) only, once per CI run"
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +135,13 @@ def build(tag, context, timeout=1200):
 
 
 def build_from(tag, dockerfile):
-    result = subprocess.run(["docker", "build", "--network", "host", "-q", "-t", tag, "-"], input=dockerfile,
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        ["docker", "build", "--network", "host", "-q", "-t", tag, "-"],
+        input=dockerfile,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return tag
 
@@ -148,19 +157,29 @@ def releases(image, tmp_path_factory):  # noqa: F811
     text = models.read_text()
     anchor = "    created_at = models.DateTimeField(auto_now_add=True, db_index=True)\n"
     assert anchor in text
-    models.write_text(text.replace(anchor, anchor + '    via = models.CharField(max_length=20, blank=True, '
-                                                    'db_default="web")\n'))
+    models.write_text(
+        text.replace(anchor, anchor + '    via = models.CharField(max_length=20, blank=True, db_default="web")\n')
+    )
     env = {"PATH": os.environ["PATH"], "ENV_FILE": "", "DEBUG": "true", "DATA_DIR": str(tree / "data")}
-    made = subprocess.run([sys.executable, "manage.py", "makemigrations", "exampleapp", "--name", "entry_via"],
-                          cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "exampleapp", "--name", "entry_via"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0 and "entry_via" in made.stdout, made.stdout + made.stderr
     build("exampleproject:swarm-v2", tree)
-    build_from("exampleproject:swarm-v3", """FROM exampleproject:swarm-v2
+    build_from(
+        "exampleproject:swarm-v3",
+        """FROM exampleproject:swarm-v2
 USER root
 RUN printf '\\ndef liveness(request):\\n    return _probe_response({"status": "broken"}, status=500)\\n\\n\\n\
 PROBES["/healthz"] = liveness\\n' >> exampleapp/health.py
 USER app
-""")
+""",
+    )
     if docker("image", "inspect", "redis:7", check=False).returncode != 0:
         build_from("redis:7", REDIS_STANDIN)
     build_from(BALANCER_IMAGE, BALANCER_STANDIN)
@@ -216,8 +235,13 @@ def stack_for_this_machine(tmp_path, port):
 
 def deploy(stack_file, release):
     env = {**os.environ, "WEB_IMAGE": release, "ALLOWED_HOSTS": "localhost"}
-    result = subprocess.run(["docker", "stack", "deploy", "--resolve-image", "never", "-c", str(stack_file), STACK],
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["docker", "stack", "deploy", "--resolve-image", "never", "-c", str(stack_file), STACK],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -226,8 +250,15 @@ def service(name):
 
 
 def running_images(name):
-    tasks = docker("service", "ps", f"{STACK}_{name}", "--filter", "desired-state=running",
-                   "--format", "{{.Image}} {{.CurrentState}}").stdout.splitlines()
+    tasks = docker(
+        "service",
+        "ps",
+        f"{STACK}_{name}",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Image}} {{.CurrentState}}",
+    ).stdout.splitlines()
     return sorted(line.split()[0] for line in tasks if " Running " in f" {line} ")
 
 
@@ -299,9 +330,19 @@ class Load:
                 cookie = headers["set-cookie"][0].split(";")[0]
                 form = f"csrfmiddlewaretoken={csrf_token(body)}&name={name}&message=rolling".encode()
                 phase = self.phase
-                status, _, _ = raw_request(self.port, http_request("POST", "/", body=form, headers=[
-                    f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded",
-                    "Referer: https://localhost/"]))
+                status, _, _ = raw_request(
+                    self.port,
+                    http_request(
+                        "POST",
+                        "/",
+                        body=form,
+                        headers=[
+                            f"Cookie: {cookie}",
+                            "Content-Type: application/x-www-form-urlencoded",
+                            "Referer: https://localhost/",
+                        ],
+                    ),
+                )
                 if status == 302:
                     self.count(phase)
                     with self.lock:
@@ -320,8 +361,9 @@ class Load:
 
 def web_memory():
     """The most memory a web replica uses now (docker stats), in MiB: for the stack's limit."""
-    names = docker("ps", "--filter", f"label=com.docker.swarm.service.name={STACK}_web", "--format",
-                   "{{.Names}}").stdout.split()
+    names = docker(
+        "ps", "--filter", f"label=com.docker.swarm.service.name={STACK}_web", "--format", "{{.Names}}"
+    ).stdout.split()
     usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", *names).stdout.splitlines()
     units = {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}
     sizes = []
@@ -404,5 +446,7 @@ def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(swarm, r
     assert missing == [] and len(load.acknowledged) > 100, (len(load.acknowledged), missing[:10])
     # v2's schema stayed through v3's rollback: the column, with the database default that
     # let v1 go on inserting while v2 rolled out.
-    assert database_rows("SELECT column_default FROM information_schema.columns "
-                         "WHERE table_name = 'exampleapp_entry' AND column_name = 'via'") == ["'web'::character varying"]
+    assert database_rows(
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_name = 'exampleapp_entry' AND column_name = 'via'"
+    ) == ["'web'::character varying"]

@@ -48,8 +48,9 @@ def test_probes_answer_on_4000_with_an_ip_host(web, path):
     assert body_json(body)["status"] == "ok"
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/"), ("GET", "/admin/"), ("POST", "/"),
-                                          ("GET", "/static/exampleapp/style.css")])
+@pytest.mark.parametrize(
+    "method, path", [("GET", "/"), ("GET", "/admin/"), ("POST", "/"), ("GET", "/static/exampleapp/style.css")]
+)
 def test_4000_redirects_everything_else_to_https(web, method, path):
     status, headers, _ = raw_request(HTTP_PORT, http_request(method, path + "?a=1", host="example.com"))
     assert status == 301
@@ -88,8 +89,12 @@ def test_client_address_comes_from_the_proxy_line(web):
 
 
 def test_spoofed_proto_on_4001_changes_nothing(web):
-    spoof = ["X-Forwarded-Proto: http", "X_Forwarded_Proto: http", "X-Forwarded-Host: evil.example",
-             "X-Forwarded-Port: 80"]
+    spoof = [
+        "X-Forwarded-Proto: http",
+        "X_Forwarded_Proto: http",
+        "X-Forwarded-Host: evil.example",
+        "X-Forwarded-Port: 80",
+    ]
     status, headers, body = via_balancer("GET", "/", headers=spoof)
     assert status == 200  # no redirect to http, no 400 for a bad host
     assert "strict-transport-security" in headers
@@ -151,9 +156,17 @@ def test_sign_the_guestbook_through_4001(web):
     token = csrf_token(body)
     cookie = headers["set-cookie"][0].split(";")[0]
     form = f"csrfmiddlewaretoken={token}&name=Stack&message=Through+nginx+and+gunicorn".encode()
-    status, headers, _ = via_balancer("POST", "/", body=form, headers=[
-        f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded",
-        "Origin: https://localhost", "Referer: https://localhost/"])
+    status, headers, _ = via_balancer(
+        "POST",
+        "/",
+        body=form,
+        headers=[
+            f"Cookie: {cookie}",
+            "Content-Type: application/x-www-form-urlencoded",
+            "Origin: https://localhost",
+            "Referer: https://localhost/",
+        ],
+    )
     assert status == 302, headers
     session = [c.split(";")[0] for c in headers.get("set-cookie", [])]
     _, _, page = via_balancer("GET", "/", headers=[f"Cookie: {'; '.join([cookie, *session])}"])
@@ -183,8 +196,9 @@ def test_an_image_through_4001_is_served_by_nginx(web):
 
 
 def test_oversized_body_gets_413_from_nginx(web):
-    status, _, _ = via_balancer("POST", "/", body=b"x" * (11 * 1024 * 1024),
-                                headers=["Content-Type: application/x-www-form-urlencoded"])
+    status, _, _ = via_balancer(
+        "POST", "/", body=b"x" * (11 * 1024 * 1024), headers=["Content-Type: application/x-www-form-urlencoded"]
+    )
     assert status == 413
 
 
@@ -209,9 +223,17 @@ def test_sign_the_guestbook_over_https_through_haproxy(haproxy):
     assert "Secure" in response.getheader("Set-Cookie")
     form = f"csrfmiddlewaretoken={token}&name=Balanced&message=Over+TLS+and+PROXY".encode()
     origin = f"https://localhost:{haproxy.https_port}"
-    status, response, _ = haproxy.https("POST", "/", body=form, headers={
-        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
-        "Origin": origin, "Referer": origin + "/"})
+    status, response, _ = haproxy.https(
+        "POST",
+        "/",
+        body=form,
+        headers={
+            "Cookie": cookie,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": origin,
+            "Referer": origin + "/",
+        },
+    )
     assert status == 302
     assert response.getheader("Location") == "/"
     session = response.getheader("Set-Cookie").split(";")[0]

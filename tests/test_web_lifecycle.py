@@ -37,21 +37,23 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(web):
 
 def master_pid(web, program):
     """The master process of nginx or gunicorn under this bin/web."""
-    out = subprocess.run(["pgrep", "-P", str(web.process.pid), "-f", program],
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        ["pgrep", "-P", str(web.process.pid), "-f", program], capture_output=True, text=True
+    ).stdout.split()
     assert out, f"no {program} under bin/web"
     return int(out[0])
 
 
-@pytest.mark.parametrize("program, signal_", [("nginx", signal.SIGTERM), ("gunicorn", signal.SIGKILL),
-                                              ("gunicorn", signal.SIGTERM)])
+@pytest.mark.parametrize(
+    "program, signal_", [("nginx", signal.SIGTERM), ("gunicorn", signal.SIGKILL), ("gunicorn", signal.SIGTERM)]
+)
 def test_exits_non_zero_when_nginx_or_gunicorn_dies(web, program, signal_):
     os.kill(master_pid(web, program), signal_)
     assert web.process.wait(timeout=40) == 1
     assert f"bin/web: {program} exited" in web.log
     time.sleep(0.5)
-    for other in ("nginx", "gunicorn"):  # nothing left behind
-        assert subprocess.run(["pgrep", "-P", str(web.process.pid)], capture_output=True).stdout == b""
+    # Nothing left behind: neither nginx nor gunicorn.
+    assert subprocess.run(["pgrep", "-P", str(web.process.pid)], capture_output=True).stdout == b""
 
 
 def test_waits_for_the_database_then_fails_clearly(web_env, tmp_path):
@@ -80,8 +82,11 @@ def test_release_on_start_migrates_before_serving(web_env, tmp_path):
     from tests.servers import fresh_database_url, via_balancer
 
     ports_free()
-    environ = {**web_env, "RELEASE_ON_START": " True ",
-               "DATABASE_URL": fresh_database_url("exampleproject_release_on_start", tmp_path)}
+    environ = {
+        **web_env,
+        "RELEASE_ON_START": " True ",
+        "DATABASE_URL": fresh_database_url("exampleproject_release_on_start", tmp_path),
+    }
     web = WebProcess(environ).wait_ready()
     try:
         assert "RELEASE_ON_START: applying migrations before serving" in web.log

@@ -4,25 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Entry',
+            name="Entry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('message', models.TextField(max_length=1000)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("message", models.TextField(max_length=1000)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'verbose_name_plural': 'entries',
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='entry_name_not_empty'), models.CheckConstraint(condition=models.Q(('message', ''), _negated=True), name='entry_message_not_empty')],
+                "verbose_name_plural": "entries",
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("name", ""), _negated=True), name="entry_name_not_empty"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("message", ""), _negated=True), name="entry_message_not_empty"
+                    ),
+                ],
             },
         ),
     ]

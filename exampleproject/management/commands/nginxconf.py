@@ -39,7 +39,8 @@ def nginx_context():
         # Local uploads only: with S3, pages link to the bucket.
         "media_url": "/" + settings.MEDIA_URL.lstrip("/"),
         "media_root": Path(settings.MEDIA_ROOT)
-        if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage") else None,
+        if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
+        else None,
         "media_headers": MEDIA_HEADERS,
         "max_body_bytes": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
     }

@@ -27,7 +27,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--timeout", type=float, default=settings.DATABASE_WAIT_TIMEOUT,
+            "--timeout",
+            type=float,
+            default=settings.DATABASE_WAIT_TIMEOUT,
             help="seconds to wait (default: DATABASE_WAIT_TIMEOUT, %(default)s)",
         )
 
@@ -47,14 +49,20 @@ class Command(BaseCommand):
                 elapsed = time.monotonic() - started
                 problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                 if elapsed >= timeout:
-                    raise CommandError(f"the database ({where}) did not answer within {timeout:g} s; last error: {problem}")
+                    raise CommandError(
+                        f"the database ({where}) did not answer within {timeout:g} s; last error: {problem}"
+                    ) from None  # the message says it all; a traceback would bury it
                 waited = True
                 if time.monotonic() >= next_log:
-                    self.stderr.write(f"waitfordb: waiting for the database ({where}): {problem} [{elapsed:.0f}/{timeout:g} s]")
+                    self.stderr.write(
+                        f"waitfordb: waiting for the database ({where}): {problem} [{elapsed:.0f}/{timeout:g} s]"
+                    )
                     next_log += 5
                 time.sleep(min(0.5, max(0.0, timeout - elapsed)))
             else:
                 connection.close()
                 if waited:  # the wait was logged, so is its end
-                    self.stderr.write(f"waitfordb: the database ({where}) is up after {time.monotonic() - started:.1f} s")
+                    self.stderr.write(
+                        f"waitfordb: the database ({where}) is up after {time.monotonic() - started:.1f} s"
+                    )
                 return
