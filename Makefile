@@ -1,11 +1,22 @@
 # Shortcuts. The README's set-up commands (bin/dev, bin/test) need no make.
-.PHONY: run test bench bench-profile bench-images lock
+.PHONY: run test lint format bench bench-profile bench-images lock
 
 run:
 	bin/dev
 
 test:
 	bin/test
+
+# ruff, with pyproject.toml's rules: `lint` checks as CI does, `format` rewrites in place.
+lint:
+	bin/venv requirements-dev.txt
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	bin/venv requirements-dev.txt
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
 
 # The benchmark: this stack against its peers, on 127.0.0.1 (needs nginx, wrk, PostgreSQL
 # on 127.0.0.1:5432 or BENCH_DATABASE_URL, and Docker for the image figures). ~15 min.
