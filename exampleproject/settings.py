@@ -156,8 +156,8 @@ DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
 DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)
 
 # For platforms with no release phase (Convox gen1, Docker Swarm): bin/web applies the
-# migrations itself (bin/release) before it serves. migrate holds a database lock, so
-# instances starting together apply each migration once. bin/web reads it; this validates it.
+# migrations itself (bin/release) before it serves, under a database lock, so instances
+# starting together apply each migration once. bin/web reads it; this validates it.
 RELEASE_ON_START = env.bool("RELEASE_ON_START", False)
 
 
