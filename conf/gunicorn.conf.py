@@ -1,8 +1,8 @@
 """
 gunicorn: the WSGI server between nginx and Django. bin/web starts it with this file.
 
-It listens on a unix socket that only nginx uses; with a platform's PORT (see bin/web),
-on that port directly. This file is the one source of the socket path and timeouts:
+It listens on a unix socket that only nginx uses; started by bin/gunicorn, on the
+platform's PORT directly, behind the platform's router. This file is the one source of the socket path and timeouts:
 bin/web renders conf/nginx.conf from the values below.
 """
 

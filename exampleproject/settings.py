@@ -151,13 +151,13 @@ CONN_MAX_AGE = env.int("CONN_MAX_AGE", 600, minimum=0)
 # readiness probe fails fast instead of hanging until the proxy's timeout.
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
 
-# At boot (bin/web, bin/release), wait this many seconds for the database to come up
+# At boot (bin/boot, bin/release), wait this many seconds for the database to come up
 # before failing: a fresh database container takes a few seconds to initialise.
 DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)
 
-# For platforms with no release phase (Convox gen1, Docker Swarm): bin/web applies the
-# migrations itself (bin/release) before it serves, under a database lock, so instances
-# starting together apply each migration once. bin/web reads it; this validates it.
+# For platforms with no release phase (Convox gen1, Docker Swarm): the web process applies
+# the migrations itself (bin/release) before it serves, under a database lock, so instances
+# starting together apply each migration once. bin/boot reads it; this validates it.
 RELEASE_ON_START = env.bool("RELEASE_ON_START", False)
 
 

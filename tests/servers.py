@@ -427,9 +427,10 @@ class InFlight:
 
 
 class WebProcess:
-    """bin/web running on this machine, its output collected."""
+    """bin/web (or another web command, e.g. bin/gunicorn) running on this machine, its
+    output collected."""
 
-    def __init__(self, environ, run_dir=None, port=HTTP_PORT, quiet=False):
+    def __init__(self, environ, run_dir=None, port=HTTP_PORT, quiet=False, command="bin/web"):
         import threading
 
         self.port = port  # where wait_ready finds /healthz
@@ -447,7 +448,7 @@ class WebProcess:
         # quiet: the logs go to /dev/null, for benchmarks (reading them costs CPU).
         output = subprocess.DEVNULL if quiet else subprocess.PIPE
         self.process = subprocess.Popen(
-            [str(ROOT / "bin" / "web")], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
+            [str(ROOT / command)], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
         )
         self.reader = None
         if not quiet:

@@ -25,7 +25,7 @@ def test_ports_agree():
 
 def test_commands_exist():
     procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
-    assert procfile == {"web": "bin/web", "release": "bin/release"}
+    assert procfile == {"web": "bin/gunicorn", "release": "bin/release"}
     for command in procfile.values():
         assert os.access(ROOT / command, os.X_OK)
     assert 'CMD ["bin/web"]' in DOCKERFILE

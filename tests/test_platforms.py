@@ -1,4 +1,4 @@
-"""Each platform's files, checked against what the image and bin/web really do:
+"""Each platform's files, checked against what the image, bin/web and bin/gunicorn really do:
 Heroku-style (Procfile, app.json, .python-version, PORT) and Convox (convox.yml)."""
 
 import json
@@ -14,19 +14,20 @@ from tests.servers import ROOT, WebProcess, free_port, http_request, raw_request
 
 @pytest.fixture(scope="module")
 def port_web(web_env):
-    """`bin/web` as a buildpack platform runs the Procfile's `web:` line: with PORT set."""
+    """The Procfile's `web:` line as a buildpack platform runs it: with PORT set."""
+    command = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines())["web"]
     port = free_port()
-    process = WebProcess({**web_env, "PORT": str(port)}, port=port).wait_ready()
+    process = WebProcess({**web_env, "PORT": str(port)}, port=port, command=command).wait_ready()
     yield port, process
     assert process.stop() == 0, process.log
 
 
 def test_port_mode_runs_gunicorn_alone(port_web):
     port, web = port_web
-    assert web.wait_for_log(f"PORT={port}: gunicorn alone on 0.0.0.0:{port}"), web.log
+    assert web.wait_for_log(f"bin/gunicorn: gunicorn alone on 0.0.0.0:{port}"), web.log
     children = subprocess.run(["pgrep", "-f", f"nginx.*{web.process.pid}"], capture_output=True, text=True)
     assert children.stdout == ""
-    # bin/web has become gunicorn (exec): its process is gunicorn's master.
+    # bin/gunicorn has become gunicorn (exec): its process is gunicorn's master.
     cmdline = open(f"/proc/{web.process.pid}/cmdline", "rb").read()
     assert b"gunicorn" in cmdline
 
@@ -70,7 +71,7 @@ def test_port_mode_static_files_from_whitenoise(port_web):
 
 def test_procfile_and_python_version():
     procfile = (ROOT / "Procfile").read_text().splitlines()
-    assert procfile == ["web: bin/web", "release: bin/release"]
+    assert procfile == ["web: bin/gunicorn", "release: bin/release"]
     # The buildpack installs the same Python as the image has (Debian trixie's python3).
     assert (ROOT / ".python-version").read_text().strip() == "3.13"
 
@@ -95,15 +96,24 @@ def convox():
     return yaml.safe_load((ROOT / "convox.yml").read_text())
 
 
-def test_convox_port_selects_gunicorn_alone(convox):
-    """Convox sets PORT to the service's port: it must not be one of nginx's, so that
-    bin/web runs gunicorn alone behind the router (tested above with PORT set)."""
+def test_convox_runs_gunicorn_alone_on_its_port(convox):
+    """Convox's router sends plain HTTP to the service's port and sets PORT to it: the
+    same command as the Procfile's (tested above with PORT set), on a port of its own."""
     from tests.servers import HTTP_PORT, PROXY_PORT
 
     port = convox["services"]["web"]["port"]
     assert isinstance(port, int) and port not in (HTTP_PORT, PROXY_PORT)
-    web = (ROOT / "bin" / "web").read_text()
-    assert '[ "$PORT" != 4000 ] && [ "$PORT" != 4001 ]' in web
+    assert convox["services"]["web"]["command"] == "bin/gunicorn"
+
+
+def test_gunicorn_alone_needs_port(tmp_path):
+    """bin/gunicorn without PORT stops at once, naming it, before anything starts."""
+    from tests.servers import PRODUCTION_ENV
+
+    env = {"PATH": "/usr/bin:/bin", **PRODUCTION_ENV, "DATA_DIR": str(tmp_path)}
+    result = subprocess.run(["bin/gunicorn"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "bin/gunicorn: PORT: required" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_convox_passes_every_variable_and_requires_two(convox):

@@ -28,12 +28,13 @@ def settings_variables():
 
 
 def deployment_variables():
-    """Every variable conf/gunicorn.conf.py and bin/web read."""
+    """Every variable conf/gunicorn.conf.py and the web commands (bin/web, bin/gunicorn,
+    bin/boot) read."""
     gunicorn = (ROOT / "conf" / "gunicorn.conf.py").read_text()
-    web = (ROOT / "bin" / "web").read_text()
+    scripts = "".join((ROOT / "bin" / name).read_text() for name in ("web", "gunicorn", "boot"))
     names = set(re.findall(r'(?:_int_env|os\.environ\.get)\(\s*"([A-Z_]+)"', gunicorn))
-    names |= set(re.findall(r"\$\{([A-Z_]+):-", web))
-    # Set by bin/web for gunicorn, not by users.
+    names |= set(re.findall(r"\$\{([A-Z_]+):-", scripts))
+    # Set by the web commands for gunicorn, not by users.
     return sorted(names - {"WEB_GUNICORN_PORT", "PYTHON"})
 
 

@@ -1,7 +1,7 @@
 """
 `manage.py waitfordb`: wait until the database accepts connections, for a bounded time.
 
-bin/web and bin/release run it first, because on a fresh `docker-compose up` or a
+bin/boot (the web process) and bin/release run it first, because on a fresh `docker-compose up` or a
 platform restart the database may come up after the app. It logs what it waits for
 (never the password), and fails with one clear line when the time is up.
 """
