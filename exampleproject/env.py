@@ -25,7 +25,6 @@ SECRETS = (
     "SECRET_KEY_FALLBACKS",
     "DATABASE_URL",
     "REDIS_URL",
-    "CACHE_URL",
     "EMAIL_URL",
     "STORAGE_URL",
     "SENTRY_DSN",

@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5  # about how long a database restart or failover takes
 
 
-class DatabaseUnavailableMiddleware:
+class ServiceUnavailableMiddleware:
+    """503 with Retry-After when the database, Redis or S3 cannot be reached."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 

@@ -17,7 +17,7 @@ def _scheme(url):
 
 
 def cache_from_url(env, name, url):
-    """CACHES['default'] for REDIS_URL / CACHE_URL: redis:// or rediss:// (TLS)."""
+    """CACHES['default'] for REDIS_URL: redis:// or rediss:// (TLS)."""
     local = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     if url is None:
         return local

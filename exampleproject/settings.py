@@ -113,8 +113,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, so it sees the views' exceptions: a database outage answers 503, not 500.
-    "exampleproject.middleware.DatabaseUnavailableMiddleware",
+    # Last, so it sees the views' exceptions: an outage of the database, Redis or S3
+    # answers 503 with Retry-After, not 500.
+    "exampleproject.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "exampleproject.urls"
@@ -251,13 +252,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions --------------------------------------------------------------
 
-# REDIS_URL (or CACHE_URL, which wins): Django's Redis cache, also holding sessions, which
-# are written through to the database, so a Redis restart logs nobody out. Unset: each
-# process has its own in-memory cache, and sessions live in the database.
-if env.str("CACHE_URL"):
-    CACHES = {"default": services.cache_from_url(env, "CACHE_URL", env.str("CACHE_URL"))}
-else:
-    CACHES = {"default": services.cache_from_url(env, "REDIS_URL", env.str("REDIS_URL"))}
+# REDIS_URL: Django's Redis cache, also holding sessions, which are written through to the
+# database, so a Redis restart logs nobody out. Unset: each process has its own in-memory
+# cache, and sessions live in the database. (REDIS_URL is what Redis add-ons set.)
+CACHES = {"default": services.cache_from_url(env, "REDIS_URL", env.str("REDIS_URL"))}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # What the guestbook page renders from its rows (a page of entries, the blank form, signed

@@ -366,15 +366,6 @@ def test_every_secret_is_read_by_settings():
     assert set(SECRETS) <= set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', SETTINGS_FILE.read_text()))
 
 
-def test_cache_url_from_a_file_wins_over_redis_url(load_settings, tmp_path):
-    s = load_settings(
-        CACHE_URL_FILE=secret_file(tmp_path, "cache", "redis://cache:6379/2\n"),
-        REDIS_URL="redis://other:6379/0",
-        **PRODUCTION,
-    )
-    assert s["CACHES"]["default"]["LOCATION"] == "redis://cache:6379/2"
-
-
 def test_sentry_dsn_from_a_file(load_settings, tmp_path):
     message = configuration_error(
         load_settings, SENTRY_DSN_FILE=secret_file(tmp_path, "dsn", "not-a-dsn\n"), **PRODUCTION
