@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
@@ -359,14 +360,20 @@ def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE, image=None):
     gets with the form (fetched through the same port); with `image` (a JPEG's bytes),
     sent as a browser sends a form with a file."""
     _, headers, body = raw_request(port, http_request("GET", "/"), proxy_line)
-    token = csrf_token(body)
-    cookie = headers["set-cookie"][0].split(";")[0]
+    return signature(headers, body, name, image=image)
+
+
+def signature(page_headers, page, name, message="in flight", image=None):
+    """The guestbook post a browser sends after the page (`page_headers`, as raw_request
+    returns them, and its body): the form's CSRF token and the cookie that came with it."""
+    token = csrf_token(page)
+    cookie = page_headers["set-cookie"][0].split(";")[0]
     if image is None:
         content_type = "application/x-www-form-urlencoded"
-        form = f"csrfmiddlewaretoken={token}&name={name}&message=in+flight".encode()
+        form = f"csrfmiddlewaretoken={token}&name={name}&message={quote_plus(message)}".encode()
     else:
         content_type, form = multipart(
-            {"csrfmiddlewaretoken": token, "name": name, "message": "in flight"},
+            {"csrfmiddlewaretoken": token, "name": name, "message": message},
             [("image", "photo.jpg", "image/jpeg", image)],
         )
     return http_request(

@@ -21,7 +21,7 @@ import time
 import pytest
 import yaml
 
-from tests.servers import ROOT, copy_working_tree, csrf_token, free_port, http_request, raw_request, require_docker
+from tests.servers import ROOT, copy_working_tree, free_port, http_request, raw_request, require_docker, signature
 from tests.test_image import REDIS_STANDIN, docker, docker_daemon, image  # noqa: F401  (fixtures)
 
 STACK = "exampleprojectswarm"
@@ -327,22 +327,8 @@ class Load:
                     self.count(phase, f"GET / answered {status}")
                     continue
                 self.count(phase)
-                cookie = headers["set-cookie"][0].split(";")[0]
-                form = f"csrfmiddlewaretoken={csrf_token(body)}&name={name}&message=rolling".encode()
                 phase = self.phase
-                status, _, _ = raw_request(
-                    self.port,
-                    http_request(
-                        "POST",
-                        "/",
-                        body=form,
-                        headers=[
-                            f"Cookie: {cookie}",
-                            "Content-Type: application/x-www-form-urlencoded",
-                            "Referer: https://localhost/",
-                        ],
-                    ),
-                )
+                status, _, _ = raw_request(self.port, signature(headers, body, name, message="rolling"))
                 if status == 302:
                     self.count(phase)
                     with self.lock:
