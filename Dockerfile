@@ -72,11 +72,14 @@ import django, gunicorn, psycopg2, pymysql, redis, sentry_sdk, storages.backends
 import importlib.util; assert importlib.util.find_spec('brotli') is None, 'Brotli is still in the venv'"
 
 # --- static: collectstatic, with no secret and no database ------------------------------
+# It signs nothing and opens no connection, but settings want a key and hosts whenever
+# DEBUG is off: these throwaway values exist for this one command only, never in the
+# image's environment, so a container started without the real ones still refuses to.
 FROM build AS static
 COPY manage.py .
 COPY exampleproject/ exampleproject/
 COPY exampleapp/ exampleapp/
-RUN python3 manage.py collectstatic --noinput -v1
+RUN SECRET_KEY=collectstatic-signs-nothing ALLOWED_HOSTS=build.invalid python3 manage.py collectstatic --noinput -v1
 
 # --- the app: only what runs ------------------------------------------------------------
 FROM base

@@ -1,9 +1,13 @@
 """
 Typed reads of environment variables for settings.py, collecting every problem.
 
+Ours, not environs (15.2): it takes an empty `NAME=` as invalid rather than unset, keeps blanks
+in lists, and its FileAwareEnv raises uncollected on a missing or non-UTF-8 <NAME>_FILE.
+
 A bad value does not stop the first read: each reader records what is wrong (naming
 the variable, never echoing a secret) and returns the default, so that `Env.finish()`
-can report every problem in one message before anything starts.
+can report every problem in one message before anything starts. An empty or blank
+value counts as unset (docker-compose and Convox pass optional variables as `NAME=`).
 
 Each secret may instead come from a file named by <NAME>_FILE (SECRET_KEY_FILE=
 /run/secrets/secret_key), the convention of the official Docker images for Docker and
@@ -12,11 +16,9 @@ or a crash report would show.
 """
 
 import os
-import sys
 from collections.abc import Mapping
 
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off"}
+BOOLEANS = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(("0", "false", "no", "off"), False)
 
 # The variables whose values are secrets (keys, or URLs that may hold a password): each
 # may be given as <NAME>_FILE, the path of a file holding the value.
@@ -30,19 +32,21 @@ SECRETS = (
     "SENTRY_DSN",
 )
 
+# How to make a SECRET_KEY, in the messages that ask for one (settings.py, checks.py).
+GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+
 
 class Env:
     def __init__(self, environ: Mapping[str, str] = os.environ):
         self.environ = environ
         self.problems: list[str] = []
-        # Secrets whose <NAME>_FILE could not be read: one problem each is enough (not a
-        # second "SECRET_KEY: required" about the same mistake).
-        self.unreadable: set[str] = set()
-        self.from_files: dict[str, str | None] = {}  # each secret's file is read once
+        # Each secret's file is read once: its value, or None once its one problem is
+        # recorded (not a second "SECRET_KEY: required" about the same mistake).
+        self.from_files: dict[str, str | None] = {}
 
     def problem(self, name: str, text: str) -> None:
         """Record that variable `name` is wrong; `text` must not contain its value if secret."""
-        if name not in self.unreadable:
+        if name not in self.from_files or self.from_files[name] is not None:
             self.problems.append(f"{name}: {text}")
 
     def str(self, name: str, default=None):
@@ -50,53 +54,39 @@ class Env:
         A secret may come from the file named by <NAME>_FILE instead (not both)."""
         value = self.environ.get(name, "").strip()
         path = self.environ.get(f"{name}_FILE", "").strip() if name in SECRETS else ""
-        if path:
-            if name not in self.from_files:
-                self.from_files[name] = self._read_secret(name, path, also_set=bool(value))
-            value = self.from_files[name]
-        return value if value else default
+        if path and name not in self.from_files:
+            self.from_files[name] = self._read_secret(name, path, also_set=bool(value))
+        return (self.from_files[name] if path else value) or default
 
     def _read_secret(self, name: str, path: str, also_set: bool):
         """The contents of a secret's file, stripped of surrounding blanks (the trailing
         newline `echo` and editors add); None after recording why it cannot be used.
         Only the path is ever reported, never what the file holds."""
-        if also_set:
-            # Neither silently wins: the two may differ, and the operator must say which.
-            self.problem(f"{name}_FILE", f"both {name} and {name}_FILE are set; set only one of them")
-            self.unreadable.add(name)
-            return None
-        try:
-            with open(path, encoding="utf-8") as file:
-                value = file.read().strip()
-        except OSError as exc:
-            problem = f"cannot read {path!r} ({exc.strerror or exc})"
-        except UnicodeDecodeError:
-            problem = f"{path!r} is not UTF-8 text"
-        else:
-            if value:
-                return value
-            problem = f"{path!r} is empty"
+        problem = f"both {name} and {name}_FILE are set; set only one of them"
+        if not also_set:  # else neither silently wins: the two may differ, and the operator must say which
+            try:
+                with open(path, encoding="utf-8") as file:
+                    value = file.read().strip()
+                if value:
+                    return value
+                problem = f"{path!r} is empty"
+            except OSError as exc:
+                problem = f"cannot read {path!r} ({exc.strerror or exc})"
+            except UnicodeDecodeError:
+                problem = f"{path!r} is not UTF-8 text"
         self.problem(f"{name}_FILE", problem)
-        self.unreadable.add(name)
         return None
 
     def bool(self, name: str, default: bool) -> bool:
-        raw = self.str(name)
-        if raw is None:
-            return default
-        if raw.lower() in TRUE_WORDS:
-            return True
-        if raw.lower() in FALSE_WORDS:
-            return False
-        self.problem(name, f"expected true or false (also 1/0, yes/no, on/off), got {raw!r}")
-        return default
+        raw = self.str(name, "")
+        if raw and raw.lower() not in BOOLEANS:
+            self.problem(name, f"expected true or false (also 1/0, yes/no, on/off), got {raw!r}")
+        return BOOLEANS.get(raw.lower(), default)
 
     def int(self, name: str, default: int, minimum: int | None = None) -> int:
         raw = self.str(name)
-        if raw is None:
-            return default
         try:
-            value = int(raw)
+            value = default if raw is None else int(raw)
         except ValueError:
             self.problem(name, f"expected a whole number, got {raw!r}")
             return default
@@ -107,34 +97,27 @@ class Env:
 
     def float(self, name: str, default: float, minimum: float, maximum: float) -> float:
         raw = self.str(name)
-        if raw is None:
-            return default
         try:
-            value = float(raw)
+            value = default if raw is None else float(raw)
         except ValueError:
-            self.problem(name, f"expected a number from {minimum:g} to {maximum:g}, got {raw!r}")
-            return default
-        if not minimum <= value <= maximum:
-            self.problem(name, f"expected a number from {minimum:g} to {maximum:g}, got {value:g}")
-            return default
-        return value
+            value = None
+        if value is not None and minimum <= value <= maximum:
+            return value
+        self.problem(name, f"expected a number from {minimum:g} to {maximum:g}, got {raw!r}")
+        return default
 
     def list(self, name: str, default=()) -> list:
         """A comma-separated list; blanks around items and empty items are dropped."""
         raw = self.str(name)
-        if raw is None:
-            return list(default)
-        return [item.strip() for item in raw.split(",") if item.strip()]
+        return list(default) if raw is None else [item.strip() for item in raw.split(",") if item.strip()]
 
     def choice(self, name: str, default: str, choices: list) -> str:
-        raw = self.str(name)
-        if raw is None:
-            return default
-        for choice in choices:
-            if raw.lower() == choice.lower():
-                return choice
-        self.problem(name, f"expected one of {', '.join(choices)}, got {raw!r}")
-        return default
+        """One of `choices`, in any case; returned as spelled in `choices`."""
+        raw = self.str(name, "")
+        spelled = {choice.lower(): choice for choice in choices}
+        if raw and raw.lower() not in spelled:
+            self.problem(name, f"expected one of {', '.join(choices)}, got {raw!r}")
+        return spelled.get(raw.lower(), default)
 
     def finish(self) -> None:
         """Stop the process with one message listing every problem, if there are any.
@@ -145,11 +128,3 @@ class Env:
         if self.problems:
             lines = "\n".join(f"  - {problem}" for problem in self.problems)
             raise SystemExit(f"Configuration error: fix these environment variables and start again.\n{lines}")
-
-
-def running_command() -> str | None:
-    """The management command this process runs (`manage.py NAME ...`), if any."""
-    program = os.path.basename(sys.argv[0]) if sys.argv else ""
-    if program in ("manage.py", "django-admin", "__main__.py") and len(sys.argv) > 1:
-        return sys.argv[1]
-    return None

@@ -78,6 +78,19 @@ def test_image_metadata(image):
     assert config["Healthcheck"]["Test"][0] == "CMD"
 
 
+def test_container_without_configuration_refuses_to_start(image):
+    """The build's throwaway SECRET_KEY and ALLOWED_HOSTS stay on collectstatic's RUN line:
+    the image's environment has neither, and a container started without them stops at once."""
+    config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+    assert not [item for item in config["Env"] if item.startswith(("SECRET_KEY=", "ALLOWED_HOSTS="))]
+    result = docker("run", "--rm", image, check=False, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error")
+    assert "SECRET_KEY: required when DEBUG is off" in result.stderr
+    assert "ALLOWED_HOSTS: required when DEBUG is off" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_image_holds_no_secrets_or_local_state(image):
     listing = docker(
         "run",

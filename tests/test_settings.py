@@ -250,11 +250,38 @@ def test_secret_key_required_in_production(load_settings):
     assert "secrets.token_urlsafe" in message
 
 
-@pytest.mark.parametrize("key", ["short", "a" * 60, "django-insecure-" + "x1y2z3" * 10])
-def test_weak_secret_key_refused_in_production(load_settings, key):
-    message = configuration_error(load_settings, SECRET_KEY=key, ALLOWED_HOSTS="example.com")
-    assert "SECRET_KEY: too weak for production" in message
-    assert key not in message
+WEAK_KEYS = ["short", "a" * 60, "django-insecure-" + "x1y2z3" * 10]
+
+
+@pytest.mark.parametrize("key", WEAK_KEYS)
+def test_weak_secret_key_refused_in_production(key):
+    """Django's criteria (security.W009), as an error: the system check stops every command that
+    runs the checks, bin/boot's included. DEBUG on allows any key, the development one too."""
+    from django.test import override_settings
+
+    from exampleproject.checks import secret_key_is_strong
+
+    with override_settings(SECRET_KEY=key, DEBUG=False):
+        [error] = secret_key_is_strong(None)
+    assert error.is_serious() and error.id == "exampleproject.E001"
+    assert error.msg.startswith("SECRET_KEY is too weak for production")
+    assert "secrets.token_urlsafe" in error.hint
+    assert key not in error.msg + error.hint
+    with override_settings(SECRET_KEY=key, DEBUG=True):
+        assert secret_key_is_strong(None) == []
+    with override_settings(SECRET_KEY=STRONG_KEY, DEBUG=False):
+        assert secret_key_is_strong(None) == []
+
+
+def test_weak_secret_key_stops_start_up_without_the_key():
+    """The real entry point: bin/boot's first command, exit status 1, no traceback."""
+    key = "django-insecure-" + "q7w8e9r0t1" * 5
+    result = run_manage("waitfordb", environ={"SECRET_KEY": key, "ALLOWED_HOSTS": "example.com"})
+    assert result.returncode == 1
+    assert "(exampleproject.E001) SECRET_KEY is too weak for production" in result.stderr
+    assert "secrets.token_urlsafe" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert key not in result.stderr + result.stdout
 
 
 def test_allowed_hosts_required_in_production(load_settings):
@@ -311,18 +338,39 @@ def test_start_up_fails_with_one_clean_message():
     assert "hunter2" not in result.stderr + result.stdout
 
 
+def build_only_variables():
+    """The throwaway variables the Dockerfile sets for collectstatic, on its RUN line alone."""
+    [line] = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if "manage.py collectstatic" in line]
+    assert line.startswith("RUN ")
+    return dict(re.findall(r"\b([A-Z_]+)=(\S+)", line.split("manage.py")[0]))
+
+
 def test_collectstatic_needs_no_secret_and_no_database(tmp_path):
-    """As in an image build: no SECRET_KEY, no ALLOWED_HOSTS, an unreachable database."""
+    """As in an image build: throwaway SECRET_KEY and ALLOWED_HOSTS, an unreachable database."""
+    build_only = build_only_variables()
+    assert set(build_only) == {"SECRET_KEY", "ALLOWED_HOSTS"}
     result = run_manage(
         "collectstatic",
         "--noinput",
-        environ={"STATIC_ROOT": str(tmp_path / "static"), "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"},
+        environ={
+            **build_only,
+            "STATIC_ROOT": str(tmp_path / "static"),
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
+        },
     )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
     hashed = manifest["paths"]["exampleapp/style.css"]
     assert re.fullmatch(r"exampleapp/style\.[0-9a-f]{12}\.css", hashed)
     assert (tmp_path / "static" / (hashed + ".gz")).is_file()
+
+
+def test_no_command_runs_without_the_configuration(tmp_path):
+    """collectstatic too: settings read the same for every command (the build passes its values)."""
+    result = run_manage("collectstatic", "--noinput", environ={"STATIC_ROOT": str(tmp_path / "static")})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error")
+    assert "SECRET_KEY: required" in result.stderr and "ALLOWED_HOSTS: required" in result.stderr
 
 
 def test_deployment_variables_found():

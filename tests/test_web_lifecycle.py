@@ -76,6 +76,16 @@ def test_bad_configuration_stops_bin_web_before_anything_starts(web_env, tmp_pat
     assert "Traceback" not in web.log
 
 
+def test_weak_secret_key_stops_bin_web_before_anything_starts(web_env, tmp_path):
+    """The system check (exampleproject/checks.py) runs in bin/boot's waitfordb."""
+    ports_free()
+    key = "django-insecure-" + "m4n5b6v7c8" * 5
+    web = WebProcess({**web_env, "SECRET_KEY": key})
+    assert web.process.wait(timeout=30) == 1
+    assert "SECRET_KEY is too weak for production" in web.log
+    assert "Traceback" not in web.log and key not in web.log
+
+
 def test_release_on_start_migrates_before_serving(web_env, tmp_path):
     """Convox gen1 and Swarm have no release phase: bin/web migrates a fresh database under
     the lock, then serves the page that needs the new tables."""
