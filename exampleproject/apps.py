@@ -1,10 +1,34 @@
+"""
+The project's own app: its management commands, and a system check. Checks run in every
+management command that runs Django's, bin/boot's `waitfordb` among them; `collectstatic`
+runs only the staticfiles ones (BaseCommand.execute; its requires_system_checks).
+"""
+
 from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+from django.core.checks.security.base import check_secret_key
+
+from exampleproject.env import GENERATE_KEY
+
+
+def secret_key_is_strong(app_configs, **kwargs):
+    """Django's own test of SECRET_KEY (security.W009, which only `check --deploy` runs), as an
+    error whenever DEBUG is off: a guessable key lets anyone forge sessions and reset links."""
+    if settings.DEBUG or not check_secret_key(app_configs):
+        return []
+    return [
+        checks.Error(
+            "SECRET_KEY is too weak for production: it needs 50 or more characters, 5 or more of "
+            "them different, and no 'django-insecure-' prefix.",
+            hint=f"Generate one with: {GENERATE_KEY}",
+            id="exampleproject.E001",
+        )
+    ]
 
 
 class ExampleprojectConfig(AppConfig):
-    """The project's own app: its management commands and system checks."""
-
     name = "exampleproject"
 
     def ready(self):
-        from exampleproject import checks  # noqa: F401  (registers the checks)
+        checks.register(secret_key_is_strong, checks.Tags.security)

@@ -1,18 +1,15 @@
+# Ours, not environs (15.2): it reads `NAME=` as invalid, not unset, and raises uncollected on a bad <NAME>_FILE.
 """
 Typed reads of environment variables for settings.py, collecting every problem.
 
-Ours, not environs (15.2): it takes an empty `NAME=` as invalid rather than unset, keeps blanks
-in lists, and its FileAwareEnv raises uncollected on a missing or non-UTF-8 <NAME>_FILE.
+A bad value does not stop the reads: each records what is wrong (naming the variable,
+never echoing a secret) and returns the default, and `Env.finish()` reports every problem
+in one message before anything starts. An empty or blank value counts as unset:
+docker-compose and Convox gen1 pass optional variables as `NAME=`.
 
-A bad value does not stop the first read: each reader records what is wrong (naming
-the variable, never echoing a secret) and returns the default, so that `Env.finish()`
-can report every problem in one message before anything starts. An empty or blank
-value counts as unset (docker-compose and Convox pass optional variables as `NAME=`).
-
-Each secret may instead come from a file named by <NAME>_FILE (SECRET_KEY_FILE=
-/run/secrets/secret_key), the convention of the official Docker images for Docker and
-Kubernetes secrets, which are files, never environment variables that `docker inspect`
-or a crash report would show.
+A secret may instead come from the file named by <NAME>_FILE (/run/secrets/secret_key),
+the official Docker images' convention for Docker and Kubernetes secrets: files, which
+neither `docker inspect` nor a crash report shows as it would environment variables.
 """
 
 import os
@@ -22,17 +19,9 @@ BOOLEANS = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(("0",
 
 # The variables whose values are secrets (keys, or URLs that may hold a password): each
 # may be given as <NAME>_FILE, the path of a file holding the value.
-SECRETS = (
-    "SECRET_KEY",
-    "SECRET_KEY_FALLBACKS",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "EMAIL_URL",
-    "STORAGE_URL",
-    "SENTRY_DSN",
-)
+SECRETS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASE_URL", "REDIS_URL", "EMAIL_URL", "STORAGE_URL", "SENTRY_DSN")
 
-# How to make a SECRET_KEY, in the messages that ask for one (settings.py, checks.py).
+# How to make a SECRET_KEY, in the messages that ask for one (settings.py, apps.py).
 GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
 
 
@@ -120,11 +109,8 @@ class Env:
         return spelled.get(raw.lower(), default)
 
     def finish(self) -> None:
-        """Stop the process with one message listing every problem, if there are any.
-
-        SystemExit, not an exception: the message is for the operator reading the
-        platform's log, and a traceback would only bury it.
-        """
+        """Stop with one message listing every problem, if any: SystemExit, not an exception,
+        since the message is for the operator reading the platform's log, which a traceback buries."""
         if self.problems:
             lines = "\n".join(f"  - {problem}" for problem in self.problems)
             raise SystemExit(f"Configuration error: fix these environment variables and start again.\n{lines}")

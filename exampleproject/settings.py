@@ -36,7 +36,7 @@ DEBUG = env.bool("DEBUG", False)
 # Signs sessions, CSRF tokens and password-reset links. Required when DEBUG is off, for
 # every command (the image build gives collectstatic a throwaway one: Dockerfile); the
 # development key is only used when DEBUG is on. A weak key stops start-up too: Django's
-# own criteria, as a system check (exampleproject/checks.py).
+# own criteria, as a system check (exampleproject/apps.py).
 _DEVELOPMENT_KEY = "django-insecure-development-only-never-use-this-key-in-production"
 SECRET_KEY = env.str("SECRET_KEY", _DEVELOPMENT_KEY if DEBUG else None)
 if SECRET_KEY is None:
@@ -210,16 +210,15 @@ elif _rack and _platform["DATABASE_SCHEME"] and _database.get("HOST") == _platfo
 
 _engine = _database["ENGINE"].rsplit(".", 1)[-1]
 _options = _database.setdefault("OPTIONS", {})
-if _engine == "postgresql":
+if _engine in ("postgresql", "mysql"):
     _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
-elif _engine == "mysql":
+if _engine == "mysql":
     try:
         import MySQLdb  # noqa: F401  (mysqlclient, Django's reference driver, when installed)
     except ImportError:
         import pymysql
 
         pymysql.install_as_MySQLdb()
-    _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
     _options.setdefault("charset", "utf8mb4")  # full Unicode, emoji included
     # Strict mode: an over-long or invalid value is an error, not silently truncated.
     _options.setdefault("init_command", "SET sql_mode='STRICT_TRANS_TABLES'")

@@ -259,7 +259,7 @@ def test_weak_secret_key_refused_in_production(key):
     runs the checks, bin/boot's included. DEBUG on allows any key, the development one too."""
     from django.test import override_settings
 
-    from exampleproject.checks import secret_key_is_strong
+    from exampleproject.apps import secret_key_is_strong
 
     with override_settings(SECRET_KEY=key, DEBUG=False):
         [error] = secret_key_is_strong(None)

@@ -77,7 +77,7 @@ def test_bad_configuration_stops_bin_web_before_anything_starts(web_env, tmp_pat
 
 
 def test_weak_secret_key_stops_bin_web_before_anything_starts(web_env, tmp_path):
-    """The system check (exampleproject/checks.py) runs in bin/boot's waitfordb."""
+    """The system check (exampleproject/apps.py) runs in bin/boot's waitfordb."""
     ports_free()
     key = "django-insecure-" + "m4n5b6v7c8" * 5
     web = WebProcess({**web_env, "SECRET_KEY": key})
