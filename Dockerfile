@@ -71,7 +71,7 @@ import boto3; [boto3.client(name, region_name='us-east-1') for name in ('s3', 's
 import django, gunicorn, psycopg2, pymysql, redis, sentry_sdk, storages.backends.s3, whitenoise; \
 import importlib.util; assert importlib.util.find_spec('brotli') is None, 'Brotli is still in the venv'"
 
-# --- static: collectstatic, with no secret and no database ------------------------------
+# --- static: collectstatic, with no real secret and no database ------------------------
 # It signs nothing and opens no connection, but settings want a key and hosts whenever
 # DEBUG is off: these throwaway values exist for this one command only, never in the
 # image's environment, so a container started without the real ones still refuses to.
