@@ -252,30 +252,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions --------------------------------------------------------------
 
-# REDIS_URL: Django's Redis cache, also holding sessions, which are written through to the
-# database, so a Redis restart logs nobody out. Unset: each process has its own in-memory
-# cache, and sessions live in the database. (REDIS_URL is what Redis add-ons set.)
-CACHES = {"default": services.cache_from_url(env, "REDIS_URL", env.str("REDIS_URL"))}
+# REDIS_URL (what Redis add-ons set): Django's Redis cache, also holding sessions, which are
+# written through to the database, so a Redis restart logs nobody out. Unset: each process
+# has its own in-memory cache, and sessions live in the database.
+CACHES = {"default": services.cache_from_url(env, env.str("REDIS_URL"))}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-# What the guestbook page renders from its rows (a page of entries, the blank form, signed
-# image links) stays in each process's memory, even with Redis: each key is derived from the
-# rows (exampleapp/views.py), so every process sees a change at its next request without being
-# told; nothing outlives the code and settings that rendered it (a deploy starts new
-# processes); and a hit costs no network round trip. Django's default limit of 300 entries
-# (about 3 MB a process) is kept: least recently used first out.
+# What the guestbook page renders from its rows (entries, the blank form, signed image links)
+# stays in each process's memory, even with Redis: keys derive from the rows (exampleapp/
+# views.py), so every process sees a change at its next request untold, nothing outlives the
+# code that rendered it (a deploy starts new processes), and a hit costs no round trip.
+# Django's default limit of 300 entries (about 3 MB a process) is kept, least recently used out.
 CACHES["render"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "render"}
 
 
 # --- Email ----------------------------------------------------------------------------
 
-# EMAIL_URL: smtp://, submission:// (STARTTLS), smtps:// (TLS) or console://. Unset:
-# mail is printed to stdout. ADMINS receive error reports and a note for each signature.
-_email = services.email_from_url(env, env.str("EMAIL_URL"))
-EMAIL_BACKEND = _email["EMAIL_BACKEND"]
-EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"]
-EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
-EMAIL_USE_TLS, EMAIL_USE_SSL = _email["EMAIL_USE_TLS"], _email["EMAIL_USE_SSL"]
+# EMAIL_URL: smtp:// (plain, port 25), submission:// (STARTTLS, 587), smtps:// (TLS from
+# the first byte, 465) or console://; it sets EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS and EMAIL_USE_SSL. Unset: mail is
+# printed to stdout. ADMINS receive error reports and a note for each signature.
+globals().update(services.email_from_url(env, env.str("EMAIL_URL")))
 EMAIL_TIMEOUT = 5  # seconds: a mail server that does not answer must not hold a worker
 EMAIL_SUBJECT_PREFIX = "[exampleproject] "
 DEFAULT_FROM_EMAIL = SERVER_EMAIL = env.str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
