@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from dotenv import load_dotenv
 
-from exampleproject import services
+from exampleproject import security, services
 from exampleproject.env import Env, running_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -352,21 +352,30 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, m
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
 
-# Resources load from this site only and no inline script or style runs, so injected
-# markup can neither execute code nor send data elsewhere; pages may not be framed.
-# Extend it when the site loads something from elsewhere (an analytics script, a CDN).
-# With STORAGE_URL on S3, images load from the bucket's (or its CDN's) origin as well.
-_img_src = " ".join(["'self'", "data:", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])])
-CONTENT_SECURITY_POLICY = env.str(
-    "CONTENT_SECURITY_POLICY",
-    f"default-src 'none'; script-src 'self'; style-src 'self'; img-src {_img_src}; font-src 'self'; "
-    "connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; object-src 'none'",
-)
+# Content-Security-Policy: resources load from this site only and no inline script or style
+# runs, so injected markup can neither run code nor send data elsewhere; no page is framed.
+# SECURE_CSP is Django 6.0's setting, a dict of directives (security.py sends it on 5.2). With
+# STORAGE_URL on S3, img-src also allows the bucket's (or its CDN's) origin. The SECURE_CSP
+# variable replaces the directives it names, written as in the header: "script-src 'self' https://plausible.io".
+SECURE_CSP = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "manifest-src": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'none'"],
+    "object-src": ["'none'"],
+    **security.directives(env, "SECURE_CSP", env.str("SECURE_CSP", "")),
+}
+if MEDIA_ORIGIN and isinstance(SECURE_CSP["img-src"], list):
+    SECURE_CSP["img-src"] = [*SECURE_CSP["img-src"], MEDIA_ORIGIN]
 
 # Scripts never need the CSRF cookie (forms carry the token), so hide it from them.
 CSRF_COOKIE_HTTPONLY = True
-X_FRAME_OPTIONS = "DENY"
 
 
 # --- Logging -------------------------------------------------------------------------
