@@ -385,27 +385,19 @@ LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-    },
-    "filters": {
-        "without_traceback": {"()": "exampleproject.log.WithoutTraceback"},
-    },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"},
-        "stdout_brief": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "line",
-            "filters": ["without_traceback"],
-        },
-    },
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"without_traceback": {"()": "exampleproject.log.WithoutTraceback"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     # Replaces Django's default, which prints nothing when DEBUG is off and mails admins.
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         # A request with a Host outside ALLOWED_HOSTS gets a 400: one line, no traceback.
-        "django.security.DisallowedHost": {"handlers": ["stdout_brief"], "propagate": False},
+        "django.security.DisallowedHost": {
+            "handlers": ["stdout"],
+            "filters": ["without_traceback"],
+            "propagate": False,
+        },
     },
 }
 
