@@ -252,9 +252,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions --------------------------------------------------------------
 
-# REDIS_URL (what Redis add-ons set): Django's Redis cache, also holding sessions, which are
-# written through to the database, so a Redis restart logs nobody out. Unset: each process
-# has its own in-memory cache, and sessions live in the database.
+# REDIS_URL (what Redis add-ons set), redis:// or rediss:// (TLS): Django's Redis cache, also
+# holding sessions, which are written through to the database, so a Redis restart logs nobody
+# out. Unset: each process has its own in-memory cache, and sessions live in the database.
 CACHES = {"default": services.cache_from_url(env, env.str("REDIS_URL"))}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -314,9 +314,9 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # --- Uploaded files (media) ----------------------------------------------------------
 
 # Images attached to guestbook entries go through Django's storage API. STORAGE_URL
-# unset: files under $DATA_DIR/media, served at /media/ by nginx in the image (by Django
-# when nothing is in front). Containers on several hosts, or platforms whose disk does
-# not survive a restart, need S3: STORAGE_URL=s3://key:secret@bucket?region=eu-west-1.
+# unset: files under $DATA_DIR/media (file:///path: elsewhere), served at /media/ by nginx
+# in the image (by Django when nothing is in front). Containers on several hosts, or
+# platforms whose disk does not survive a restart, need S3: s3://key:secret@bucket?region=...
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 _media_storage, MEDIA_ORIGIN = services.storage_from_url(env, env.str("STORAGE_URL"), MEDIA_ROOT)
