@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from dotenv import load_dotenv
 
-from exampleproject import services
+from exampleproject import security, services
 from exampleproject.env import GENERATE_KEY, Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -236,30 +236,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions --------------------------------------------------------------
 
-# REDIS_URL: Django's Redis cache, also holding sessions, which are written through to the
-# database, so a Redis restart logs nobody out. Unset: each process has its own in-memory
-# cache, and sessions live in the database. (REDIS_URL is what Redis add-ons set.)
-CACHES = {"default": services.cache_from_url(env, "REDIS_URL", env.str("REDIS_URL"))}
+# REDIS_URL (what Redis add-ons set), redis:// or rediss:// (TLS): Django's Redis cache, also
+# holding sessions, which are written through to the database, so a Redis restart logs nobody
+# out. Unset: each process has its own in-memory cache, and sessions live in the database.
+CACHES = {"default": services.cache_from_url(env, env.str("REDIS_URL"))}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-# What the guestbook page renders from its rows (a page of entries, the blank form, signed
-# image links) stays in each process's memory, even with Redis: each key is derived from the
-# rows (exampleapp/views.py), so every process sees a change at its next request without being
-# told; nothing outlives the code and settings that rendered it (a deploy starts new
-# processes); and a hit costs no network round trip. Django's default limit of 300 entries
-# (about 3 MB a process) is kept: least recently used first out.
+# What the guestbook page renders from its rows (entries, the blank form, signed image links)
+# stays in each process's memory, even with Redis: keys derive from the rows (exampleapp/
+# views.py), so every process sees a change at its next request untold, nothing outlives the
+# code that rendered it (a deploy starts new processes), and a hit costs no round trip.
+# Django's default limit of 300 entries (about 3 MB a process) is kept, least recently used out.
 CACHES["render"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "render"}
 
 
 # --- Email ----------------------------------------------------------------------------
 
-# EMAIL_URL: smtp://, submission:// (STARTTLS), smtps:// (TLS) or console://. Unset:
-# mail is printed to stdout. ADMINS receive error reports and a note for each signature.
-_email = services.email_from_url(env, env.str("EMAIL_URL"))
-EMAIL_BACKEND = _email["EMAIL_BACKEND"]
-EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"]
-EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
-EMAIL_USE_TLS, EMAIL_USE_SSL = _email["EMAIL_USE_TLS"], _email["EMAIL_USE_SSL"]
+# EMAIL_URL: smtp:// (plain, port 25), submission:// (STARTTLS, 587), smtps:// (TLS from
+# the first byte, 465) or console://; it sets EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS and EMAIL_USE_SSL. Unset: mail is
+# printed to stdout. ADMINS receive error reports and a note for each signature.
+globals().update(services.email_from_url(env, env.str("EMAIL_URL")))
 EMAIL_TIMEOUT = 5  # seconds: a mail server that does not answer must not hold a worker
 EMAIL_SUBJECT_PREFIX = "[exampleproject] "
 DEFAULT_FROM_EMAIL = SERVER_EMAIL = env.str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
@@ -300,9 +297,9 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # --- Uploaded files (media) ----------------------------------------------------------
 
 # Images attached to guestbook entries go through Django's storage API. STORAGE_URL
-# unset: files under $DATA_DIR/media, served at /media/ by nginx in the image (by Django
-# when nothing is in front). Containers on several hosts, or platforms whose disk does
-# not survive a restart, need S3: STORAGE_URL=s3://key:secret@bucket?region=eu-west-1.
+# unset: files under $DATA_DIR/media (file:///path: elsewhere), served at /media/ by nginx
+# in the image (by Django when nothing is in front). Containers on several hosts, or
+# platforms whose disk does not survive a restart, need S3: s3://key:secret@bucket?region=...
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 _media_storage, MEDIA_ORIGIN = services.storage_from_url(env, env.str("STORAGE_URL"), MEDIA_ROOT)
@@ -338,21 +335,30 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, m
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
 
-# Resources load from this site only and no inline script or style runs, so injected
-# markup can neither execute code nor send data elsewhere; pages may not be framed.
-# Extend it when the site loads something from elsewhere (an analytics script, a CDN).
-# With STORAGE_URL on S3, images load from the bucket's (or its CDN's) origin as well.
-_img_src = " ".join(["'self'", "data:", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])])
-CONTENT_SECURITY_POLICY = env.str(
-    "CONTENT_SECURITY_POLICY",
-    f"default-src 'none'; script-src 'self'; style-src 'self'; img-src {_img_src}; font-src 'self'; "
-    "connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; object-src 'none'",
-)
+# Content-Security-Policy: resources load from this site only and no inline script or style
+# runs, so injected markup can neither run code nor send data elsewhere; no page is framed.
+# SECURE_CSP is Django 6.0's setting, a dict of directives (security.py sends it on 5.2). With
+# STORAGE_URL on S3, img-src also allows the bucket's (or its CDN's) origin. The SECURE_CSP
+# variable replaces the directives it names, written as in the header: "script-src 'self' https://plausible.io".
+SECURE_CSP = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "manifest-src": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'none'"],
+    "object-src": ["'none'"],
+    **security.directives(env, "SECURE_CSP", env.str("SECURE_CSP", "")),
+}
+if MEDIA_ORIGIN and isinstance(SECURE_CSP["img-src"], list):
+    SECURE_CSP["img-src"] = [*SECURE_CSP["img-src"], MEDIA_ORIGIN]
 
 # Scripts never need the CSRF cookie (forms carry the token), so hide it from them.
 CSRF_COOKIE_HTTPONLY = True
-X_FRAME_OPTIONS = "DENY"
 
 
 # --- Logging -------------------------------------------------------------------------
@@ -362,27 +368,19 @@ LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-    },
-    "filters": {
-        "without_traceback": {"()": "exampleproject.log.WithoutTraceback"},
-    },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"},
-        "stdout_brief": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "line",
-            "filters": ["without_traceback"],
-        },
-    },
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"without_traceback": {"()": "exampleproject.log.WithoutTraceback"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     # Replaces Django's default, which prints nothing when DEBUG is off and mails admins.
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         # A request with a Host outside ALLOWED_HOSTS gets a 400: one line, no traceback.
-        "django.security.DisallowedHost": {"handlers": ["stdout_brief"], "propagate": False},
+        "django.security.DisallowedHost": {
+            "handlers": ["stdout"],
+            "filters": ["without_traceback"],
+            "propagate": False,
+        },
     },
 }
 

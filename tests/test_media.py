@@ -249,7 +249,7 @@ def test_storage_defaults_to_the_data_directory(load_settings, tmp_path):
         "OPTIONS": {"location": str(tmp_path / "data" / "media")},
     }
     assert s["MEDIA_ROOT"] == tmp_path / "data" / "media" and s["MEDIA_URL"] == "/media/"
-    assert "img-src 'self' data:;" in s["CONTENT_SECURITY_POLICY"]
+    assert s["SECURE_CSP"]["img-src"] == ["'self'", "data:"]
 
 
 def test_file_url_moves_the_media_directory(load_settings):
@@ -307,7 +307,7 @@ def test_s3_urls(load_settings, url, expected, origin):
     assert {k: storage["OPTIONS"][k] for k in expected} == expected
     assert storage["OPTIONS"]["default_acl"] is None
     assert s["MEDIA_ORIGIN"] == origin
-    assert f"img-src 'self' data: {origin};" in s["CONTENT_SECURITY_POLICY"]
+    assert s["SECURE_CSP"]["img-src"] == ["'self'", "data:", origin]
     # The origin allowed is the one the storage's own URLs use.
     with_defaults = {"access_key": "AKIAEXAMPLE", "secret_key": "example", **storage["OPTIONS"]}
     if not with_defaults["access_key"]:

@@ -73,6 +73,82 @@ def test_cookies_are_secure_httponly_and_samesite(web, web_env):
     assert session and all("Secure" in c and "HttpOnly" in c and "SameSite=Lax" in c for c in session)
 
 
+# --- the policy: SECURE_CSP, Django 6.0's setting, sent by our middleware on 5.2 ---------------
+
+DEFAULT_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+def test_default_policy(load_settings):
+    from exampleproject.security import build_policy
+    from tests.test_settings import PRODUCTION
+
+    assert build_policy(load_settings(**PRODUCTION)["SECURE_CSP"]) == DEFAULT_POLICY
+
+
+def test_secure_csp_sent_as_django_6_sends_it(settings):
+    """The header Django 6.0's django.utils.csp.build_policy writes for the same dict; a header
+    the view set is kept, and an empty SECURE_CSP sends none."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from exampleproject.security import ContentSecurityPolicyMiddleware
+
+    settings.SECURE_CSP = {
+        "default-src": ["'self'"],
+        "img-src": {"https://media.example.com", "'self'"},  # a set: sorted
+        "report-uri": "/csp-report/",  # a string: one value
+        "upgrade-insecure-requests": True,  # no value
+        "frame-src": None,  # left out, as are False and empty lists
+        "sandbox": False,
+        "media-src": [],
+    }
+    request = RequestFactory().get("/")
+    response = ContentSecurityPolicyMiddleware(lambda request: HttpResponse())(request)
+    assert response["Content-Security-Policy"] == (
+        "default-src 'self'; img-src 'self' https://media.example.com; report-uri /csp-report/; "
+        "upgrade-insecure-requests"
+    )
+    own = HttpResponse(headers={"Content-Security-Policy": "default-src 'none'; sandbox"})
+    assert ContentSecurityPolicyMiddleware(lambda request: own)(request)["Content-Security-Policy"] == (
+        "default-src 'none'; sandbox"
+    )
+    settings.SECURE_CSP = {}
+    assert "Content-Security-Policy" not in ContentSecurityPolicyMiddleware(lambda request: HttpResponse())(request)
+
+
+def test_secure_csp_variable_replaces_the_directives_it_names(load_settings):
+    from tests.test_settings import PRODUCTION
+
+    s = load_settings(
+        SECURE_CSP="script-src 'self' https://p.example;img-src 'self' https://a.example; upgrade-insecure-requests;",
+        STORAGE_URL="s3://key:secret@media?region=eu-west-1",
+        **PRODUCTION,
+    )
+    csp = s["SECURE_CSP"]
+    assert csp["script-src"] == ["'self'", "https://p.example"]
+    assert csp["upgrade-insecure-requests"] is True
+    assert csp["default-src"] == ["'none'"] and csp["frame-ancestors"] == ["'none'"]  # the rest kept
+    # The bucket's origin is allowed even where the variable replaced img-src.
+    assert csp["img-src"] == ["'self'", "https://a.example", "https://media.s3.eu-west-1.amazonaws.com"]
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("script-src self", "SECURE_CSP: write self in single quotes"),
+        ("Content-Security-Policy: img-src 'self'", "SECURE_CSP: 'Content-Security-Policy:' is not a CSP directive"),
+    ],
+)
+def test_bad_secure_csp_named(load_settings, value, expected):
+    from tests.test_settings import PRODUCTION, configuration_error
+
+    assert expected in configuration_error(load_settings, **{**PRODUCTION, "SECURE_CSP": value})
+
+
 def test_check_deploy_is_clean_with_production_settings():
     from tests.servers import PRODUCTION_ENV
     from tests.test_settings import run_manage

@@ -69,6 +69,12 @@ def test_email_url(load_settings, url, expected):
     [
         ("REDIS_URL", "memcached://127.0.0.1:11211", "REDIS_URL: expected redis:// or rediss://"),
         ("REDIS_URL", "127.0.0.1:6379", "REDIS_URL: expected redis:// or rediss://"),
+        (
+            "REDIS_URL",
+            "redis://:hunter2@cache:port/0",
+            "REDIS_URL: expected redis:// or rediss:// (TLS) with a numeric port",
+        ),
+        ("REDIS_URL", "redis://cache:6379/0,memcached://cache", "REDIS_URL: expected redis:// or rediss://"),
         ("EMAIL_URL", "mail://u:hunter2@host", "EMAIL_URL: expected smtp://"),
         ("EMAIL_URL", "smtp://u:hunter2@host:port", "EMAIL_URL: cannot parse this smtp:// URL"),
         ("ADMINS", "ops.example.com", "ADMINS: 'ops.example.com' is not an email address"),
