@@ -73,9 +73,8 @@ import importlib.util; assert importlib.util.find_spec('brotli') is None, 'Brotl
 
 # --- static: collectstatic, with no secret and no database ------------------------------
 FROM build AS static
-COPY manage.py .
-COPY exampleproject/ exampleproject/
-COPY exampleapp/ exampleapp/
+# The code, whatever apps INSTALLED_APPS names (.dockerignore keeps out all but the code).
+COPY . .
 RUN python3 manage.py collectstatic --noinput -v1
 
 # --- the app: only what runs ------------------------------------------------------------

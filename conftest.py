@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by both test trees: the project's (tests/) and the example app's
+(exampleapp/tests/). At the root, so that deleting the app leaves them in place."""
 
 import pytest
 from django.core.management import call_command
@@ -49,6 +50,17 @@ def load_settings(monkeypatch, tmp_path):
     # load_dotenv writes to os.environ behind monkeypatch's back.
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture
+def admin_password(db):
+    """A superuser, "admin", in the test database; returns its password."""
+    from django.contrib.auth import get_user_model
+
+    from tests.servers import ADMIN_PASSWORD, ADMIN_USERNAME
+
+    get_user_model().objects.create_superuser(ADMIN_USERNAME, "admin@example.com", ADMIN_PASSWORD)
+    return ADMIN_PASSWORD
 
 
 @pytest.fixture
