@@ -459,7 +459,7 @@ class WebProcess:
     """bin/web (or another web command, e.g. bin/gunicorn) running on this machine, its
     output collected."""
 
-    def __init__(self, environ, run_dir=None, port=HTTP_PORT, quiet=False, command="bin/web"):
+    def __init__(self, environ, run_dir=None, port=HTTP_PORT, quiet=False, command="bin/web", root=ROOT):
         import threading
 
         self.port = port  # where wait_ready finds /healthz
@@ -476,8 +476,9 @@ class WebProcess:
         self.environ = env
         # quiet: the logs go to /dev/null, for benchmarks (reading them costs CPU).
         output = subprocess.DEVNULL if quiet else subprocess.PIPE
+        # root: another copy of the project (tests/test_without_exampleapp.py).
         self.process = subprocess.Popen(
-            [str(ROOT / command)], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
+            [str(root / command)], cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
         )
         self.reader = None
         if not quiet:
