@@ -130,6 +130,8 @@ def balancer_on_443(web, tmp_path_factory):
 
 
 def test_observatory_grades_a_plus(observatory, balancer_on_443):
+    # The grader grades the home page, https://localhost/, which the site's app serves (the
+    # example app's guestbook here): it refuses a site whose / answers 404.
     # The grader checks certificates itself: our self-signed one is made trusted, rather
     # than turning verification off, which it would grade as an invalid certificate.
     scan = subprocess.run(
