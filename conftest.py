@@ -52,6 +52,61 @@ def load_settings(monkeypatch, tmp_path):
     os.environ.update(saved)
 
 
+@pytest.fixture(scope="session")
+def media_env(tmp_path_factory):
+    """A migrated SQLite database and collected static files, for gunicorn (the media tests:
+    tests/test_media.py, exampleapp/tests/test_uploads.py)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+    from tests.test_settings import PRODUCTION
+
+    tmp = tmp_path_factory.mktemp("media")
+    env = {
+        "PATH": os.environ["PATH"],
+        "ENV_FILE": "",
+        "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
+        "STATIC_ROOT": str(tmp / "static"),
+        "DATA_DIR": str(tmp / "data"),
+        **PRODUCTION,
+    }
+    for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+    return {k: env[k] for k in ("DATABASE_URL", "STATIC_ROOT", "DATA_DIR")}
+
+
+@pytest.fixture(scope="session")
+def service_env(tmp_path_factory):
+    """A migrated SQLite database with an admin user, and collected static files (the services'
+    tests: tests/test_services.py, exampleapp/tests/test_notifications.py)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    tmp = tmp_path_factory.mktemp("services")
+    env = {
+        "PATH": os.environ["PATH"],
+        "ENV_FILE": "",
+        "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
+        "STATIC_ROOT": str(tmp / "static"),
+        "DEBUG": "false",
+        "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SUPERUSER_PASSWORD": "a-long-password-for-the-cache-test",
+    }
+    for args in (
+        ["collectstatic", "--noinput", "-v0"],
+        ["migrate", "--noinput", "-v0"],
+        ["createsuperuser", "--noinput", "--username", "cacheadmin", "--email", "a@example.com"],
+    ):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+    return {k: v for k, v in env.items() if k in ("DATABASE_URL", "STATIC_ROOT")}
+
+
 @pytest.fixture
 def admin_password(db):
     """A superuser, "admin", in the test database; returns its password."""

@@ -5,16 +5,13 @@ is the app's (the example app's: exampleapp/tests/test_uploads.py)."""
 
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 from PIL import Image
 
-from tests.servers import ROOT, MotoServer, gunicorn, request
+from tests.servers import MotoServer, gunicorn, request
 from tests.test_settings import PRODUCTION, configuration_error
 
 # --- images for the tests ----------------------------------------------------------------------
@@ -190,23 +187,6 @@ def moto():
     server.client().create_bucket(Bucket="guestbook")
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def media_env(tmp_path_factory):
-    """A migrated SQLite database and collected static files, for gunicorn."""
-    tmp = tmp_path_factory.mktemp("media")
-    env = {
-        "PATH": os.environ["PATH"],
-        "ENV_FILE": "",
-        "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
-        "STATIC_ROOT": str(tmp / "static"),
-        "DATA_DIR": str(tmp / "data"),
-        **PRODUCTION,
-    }
-    for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"]):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
-    return {k: env[k] for k in ("DATABASE_URL", "STATIC_ROOT", "DATA_DIR")}
 
 
 def readiness(port):

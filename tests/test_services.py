@@ -112,29 +112,6 @@ def signed_in_admin(port):
     return {"sessionid": session, "csrftoken": csrf.split("=", 1)[1]}
 
 
-@pytest.fixture(scope="module")
-def service_env(tmp_path_factory):
-    """A migrated SQLite database with an admin user, and collected static files."""
-    tmp = tmp_path_factory.mktemp("services")
-    env = {
-        "PATH": os.environ["PATH"],
-        "ENV_FILE": "",
-        "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
-        "STATIC_ROOT": str(tmp / "static"),
-        "DEBUG": "false",
-        "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SUPERUSER_PASSWORD": "a-long-password-for-the-cache-test",
-    }
-    for args in (
-        ["collectstatic", "--noinput", "-v0"],
-        ["migrate", "--noinput", "-v0"],
-        ["createsuperuser", "--noinput", "--username", "cacheadmin", "--email", "a@example.com"],
-    ):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
-    return {k: v for k, v in env.items() if k in ("DATABASE_URL", "STATIC_ROOT")}
-
-
 def redis_keys(port, pattern):
     out = subprocess.run(
         ["redis-cli", "-p", str(port), "-n", "9", "--scan", "--pattern", pattern],

@@ -5,7 +5,7 @@ import socket
 import time
 
 from tests.servers import csrf_token, free_port, gunicorn, request
-from tests.test_services import service_env, smtp_server  # noqa: F401  (fixtures)
+from tests.test_services import smtp_server  # noqa: F401  (fixture)
 
 
 def sign(port, name="Ada"):

@@ -14,7 +14,7 @@ from PIL import Image, ImageChops
 from exampleapp.models import Entry
 from exampleapp.tests.guestbook import image_src
 from tests.servers import MotoServer, csrf_token, gunicorn, multipart, request
-from tests.test_media import make_image, media_env, media_root, moto, opened, readiness  # noqa: F401  (fixtures)
+from tests.test_media import make_image, media_root, moto, opened, readiness  # noqa: F401  (fixtures)
 
 
 def sign_with(client, data, name="photo.jpg", content_type="image/jpeg", **fields):
