@@ -193,7 +193,7 @@ def write_profile(results, args):
     lines += [
         "",
         f"CPU per request, before / after: {ratio(plain[before]['cpu_ms'], plain[after]['cpu_ms']):.2f}x, "
-        "for the same HTML (tests/test_page_cache.py).",
+        "for the same HTML (exampleapp/tests/test_page_cache.py).",
         "",
         "| with every entry's image on S3 (moto); before: every link signed anew | before | after |",
         "| --- | ---: | ---: |",

@@ -1,7 +1,6 @@
 import functools
 import logging
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.cache import caches
 from django.core.cache.backends.base import InvalidCacheBackendError
@@ -16,7 +15,6 @@ from django.templatetags.static import static
 from django.utils import timezone, translation
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
-from django.views.static import serve
 
 from exampleapp.forms import EntryForm
 from exampleapp.models import Entry
@@ -163,25 +161,3 @@ def favicon(request):
     """Browsers ask every site for /favicon.ico (the admin's pages name no icon): send them
     to the hashed SVG. Not permanent: the hashed name changes when the file does."""
     return redirect(static("exampleapp/favicon.svg"))
-
-
-# The headers of every uploaded file served from MEDIA_ROOT, by this view or by nginx
-# (conf/nginx-media.conf is rendered from this list).
-MEDIA_HEADERS = {
-    # Names are random and never reused (exampleapp.models.image_path): cache for a year.
-    "Cache-Control": "public, max-age=31536000, immutable",
-    # Never sniffed as another type, never rendered as a page, whatever a file holds.
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
-}
-
-
-@require_http_methods(["GET", "HEAD"])
-def media(request, path):
-    """Uploaded images from MEDIA_ROOT, when nothing in front serves /media/ (runserver;
-    gunicorn alone on a PORT platform). In the image, nginx serves them with the same
-    headers and Django never sees /media/."""
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
-    for name, value in MEDIA_HEADERS.items():
-        response[name] = value
-    return response

@@ -87,7 +87,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: probes use an IP as Host and plain HTTP, so they are answered before the
     # HTTPS redirect and the ALLOWED_HOSTS check below could turn them away.
-    "exampleapp.health.HealthCheckMiddleware",
+    "exampleproject.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "exampleproject.security.ContentSecurityPolicyMiddleware",
     # Serves /static/ when nothing in front does (gunicorn alone on a PORT platform).
@@ -400,9 +400,15 @@ if SENTRY_DSN and not env.problems:
         sentry_sdk.init(
             dsn=SENTRY_DSN,
             integrations=[DjangoIntegration()],
-            # No personal data: no IP addresses or user details, no cookies, and no request
-            # bodies (form posts carry visitors' names and messages).
-            data_collection={"user_info": False, "cookies": {"mode": "off"}, "http_bodies": []},
+            # No personal data: no IP addresses or user details, no cookies, no request bodies
+            # (form posts carry visitors' names and messages), and no SQL parameters (a session
+            # query's is the session key; sentry_sdk/tracing_utils.py, record_sql_queries).
+            data_collection={
+                "user_info": False,
+                "cookies": {"mode": "off"},
+                "http_bodies": [],
+                "database_query_data": False,
+            },
             environment=env.str("SENTRY_ENVIRONMENT", "production"),
             traces_sampler=services.traces_sampler(SENTRY_TRACES_SAMPLE_RATE, ("/" + STATIC_URL.lstrip("/"),)),
         )

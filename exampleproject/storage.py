@@ -10,9 +10,9 @@ import hashlib
 from django.core.cache import caches
 from storages.backends import s3
 
-# A link is reused for the first quarter of its hour; shown by a page of entries that is
-# itself cached for up to 15 minutes (exampleapp/views.py), it still has at least half an
-# hour left when the page reaches the browser, to load a lazily loaded image.
+# A link is reused for the first quarter of its hour; shown by a page that is itself cached
+# for up to 15 minutes (as the example app caches its pages of entries), it still has at
+# least half an hour left when the page reaches the browser, to load a lazily loaded image.
 SIGNED_URL_REUSE_SECONDS = 15 * 60
 
 
@@ -22,8 +22,8 @@ class S3Storage(s3.S3Storage):
     def url(self, name, parameters=None, expire=None, http_method=None):
         if parameters or expire is not None or http_method or not self.querystring_auth or self.custom_domain:
             return super().url(name, parameters, expire, http_method)
-        # Invalidated by time alone: an object's name is never reused (exampleapp.models.
-        # image_path), so a link always means the same image, and a deleted object's link
+        # Invalidated by time alone: an upload's name is never reused (the example app names
+        # each at random), so a link always means the same file, and a deleted object's link
         # stops working with it. The cache is each process's own (CACHES["render"]), so a new
         # bucket or new credentials (a new release, new processes) never meet an old link.
         where = f"{self.endpoint_url}|{self.bucket_name}|{self.location}|{name}"

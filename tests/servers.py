@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote_plus
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
@@ -83,6 +82,9 @@ def gunicorn(environ, workers=1):
 # --- the whole stack: bin/web on this machine ------------------------------------------
 
 HTTP_PORT, PROXY_PORT = 4000, 4001  # conf/nginx.conf's ports; tests/test_image.py checks the rest
+# The superuser prepare_web_env creates: the admin's pages are the project's own, with a form,
+# a CSRF token and static files, and logging in writes a row (a session).
+ADMIN_USERNAME, ADMIN_PASSWORD = "admin", "a-long-admin-password-for-tests"
 
 
 def unavailable(message):
@@ -252,8 +254,30 @@ def prepare_web_env(database_name, tmp_path):
     )
     release = subprocess.run(["bin/release"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert release.returncode == 0, release.stdout + release.stderr
-    assert "Applying exampleapp.0001_initial... OK" in release.stdout
+    for app in apps_with_migrations():
+        assert f"Applying {app}.0001_initial... OK" in release.stdout, release.stdout
+    create_admin(env)
     return environ
+
+
+def apps_with_migrations():
+    """The label of every installed app that has migrations (admin, auth, ..., and the apps
+    added to INSTALLED_APPS)."""
+    from django.apps import apps
+
+    return [config.label for config in apps.get_app_configs() if (Path(config.path) / "migrations").is_dir()]
+
+
+def create_admin(env, command=(sys.executable, "manage.py")):
+    """The superuser ADMIN_USERNAME in env's database, made as a deploy would make one."""
+    subprocess.run(
+        [*command, "createsuperuser", "--noinput", "--username", ADMIN_USERNAME, "--email", "admin@example.com"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 class Balancer:
@@ -355,41 +379,38 @@ def csrf_token(page):
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text).group(1)
 
 
-def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE, image=None):
-    """A guestbook signature ready to send, with the CSRF token and cookie a browser
-    gets with the form (fetched through the same port); with `image` (a JPEG's bytes),
-    sent as a browser sends a form with a file."""
-    _, headers, body = raw_request(port, http_request("GET", "/"), proxy_line)
-    return signature(headers, body, name, image=image)
+def login_post(port=PROXY_PORT, proxy_line=PROXY_LINE, password=ADMIN_PASSWORD):
+    """The admin login a browser sends after the login page (fetched through the same port),
+    with the page's CSRF token and cookie. With the right password: a 302 to /admin/ and a
+    new row in the sessions table, the project's own write; with another, a 200 that has
+    looked the user up in the database."""
+    from urllib.parse import urlencode
 
-
-def signature(page_headers, page, name, message="in flight", image=None):
-    """The guestbook post a browser sends after the page (`page_headers`, as raw_request
-    returns them, and its body): the form's CSRF token and the cookie that came with it."""
-    token = csrf_token(page)
-    cookie = page_headers["set-cookie"][0].split(";")[0]
-    if image is None:
-        content_type = "application/x-www-form-urlencoded"
-        form = f"csrfmiddlewaretoken={token}&name={name}&message={quote_plus(message)}".encode()
-    else:
-        content_type, form = multipart(
-            {"csrfmiddlewaretoken": token, "name": name, "message": message},
-            [("image", "photo.jpg", "image/jpeg", image)],
-        )
+    _, headers, body = raw_request(port, http_request("GET", "/admin/login/"), proxy_line)
+    cookie = headers["set-cookie"][0].split(";")[0]
+    fields = {"csrfmiddlewaretoken": csrf_token(body), "username": ADMIN_USERNAME, "password": password}
     return http_request(
         "POST",
-        "/",
-        body=form,
-        headers=[f"Cookie: {cookie}", f"Content-Type: {content_type}", "Referer: https://localhost/"],
+        "/admin/login/?next=/admin/",
+        body=urlencode(fields).encode(),
+        headers=[f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded", "Referer: https://localhost/"],
     )
 
 
-def image_src(page):
-    """The first entry image's address on a guestbook page."""
-    import re
+def session_key(headers):
+    """The session key a response set (headers as raw_request returns them), or None."""
+    for cookie in headers.get("set-cookie", []):
+        if cookie.startswith("sessionid="):
+            return cookie.split(";")[0].split("=", 1)[1]
+    return None
 
-    match = re.search(rb'<img class="entry-image" src="([^"]+)"', page)
-    return match.group(1).decode().replace("&amp;", "&") if match else None
+
+def signed_in(port=PROXY_PORT, proxy_line=PROXY_LINE):
+    """A `Cookie:` header of an admin signed in through `port`: its pages read the session
+    and the user from the database on every request."""
+    status, headers, _ = raw_request(port, login_post(port, proxy_line), proxy_line)
+    assert status == 302, status
+    return f"Cookie: sessionid={session_key(headers)}"
 
 
 def send_in_two_parts(request, results, key, sent_first_part, pause=2, port=PROXY_PORT, proxy_line=PROXY_LINE):
@@ -408,18 +429,19 @@ def send_in_two_parts(request, results, key, sent_first_part, pause=2, port=PROX
 
 
 class InFlight:
-    """`count` guestbook signatures, each stopped half-way through its body until the
-    pause is over: start them, stop the server, then `finish()` returns each status."""
+    """Requests (`prepared`: name -> bytes, e.g. login_post()), each stopped half-way
+    through its body until the pause is over: start them, stop the server, then `finish()`
+    returns each status by name."""
 
-    def __init__(self, prefix, count=4, pause=2):
+    def __init__(self, prepared, pause=2):
         import threading
 
-        self.names = [f"{prefix}{i}" for i in range(count)]
+        self.names = list(prepared)
         self.results = {}
         sent = threading.Semaphore(0)
         self.threads = [
-            threading.Thread(target=send_in_two_parts, args=(signed_post(name), self.results, name, sent, pause))
-            for name in self.names
+            threading.Thread(target=send_in_two_parts, args=(data, self.results, name, sent, pause))
+            for name, data in prepared.items()
         ]
         for thread in self.threads:
             thread.start()
@@ -437,7 +459,7 @@ class WebProcess:
     """bin/web (or another web command, e.g. bin/gunicorn) running on this machine, its
     output collected."""
 
-    def __init__(self, environ, run_dir=None, port=HTTP_PORT, quiet=False, command="bin/web"):
+    def __init__(self, environ, run_dir=None, port=HTTP_PORT, quiet=False, command="bin/web", root=ROOT):
         import threading
 
         self.port = port  # where wait_ready finds /healthz
@@ -454,8 +476,9 @@ class WebProcess:
         self.environ = env
         # quiet: the logs go to /dev/null, for benchmarks (reading them costs CPU).
         output = subprocess.DEVNULL if quiet else subprocess.PIPE
+        # root: another copy of the project (tests/test_without_exampleapp.py).
         self.process = subprocess.Popen(
-            [str(ROOT / command)], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
+            [str(root / command)], cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
         )
         self.reader = None
         if not quiet:

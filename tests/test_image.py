@@ -23,9 +23,9 @@ from tests.servers import (
     InFlight,
     copy_working_tree,
     http_request,
+    login_post,
     raw_request,
     require_docker,
-    signed_post,
 )
 
 IMAGE = "exampleproject:test"
@@ -130,6 +130,7 @@ def container(image, tmp_path_factory):
         wait_healthy(name)
         release = docker("exec", name, "bin/release", check=False)
         assert release.returncode == 0, release.stdout + release.stderr
+        create_admin(name)
         yield name
     finally:
         docker("rm", "-f", name, check=False)
@@ -164,11 +165,11 @@ def test_container_runs_as_non_root(container):
 def test_container_serves_the_stack(container):
     status, headers, _ = raw_request(HTTP_PORT, http_request("GET", "/healthz", host="10.1.2.3"))
     assert status == 200
-    status, headers, _ = raw_request(HTTP_PORT, http_request("GET", "/", host="example.com"))
-    assert (status, headers["location"]) == (301, ["https://example.com/"])
-    status, headers, body = raw_request(PROXY_PORT, http_request("GET", "/"), PROXY_LINE)
+    status, headers, _ = raw_request(HTTP_PORT, http_request("GET", "/admin/login/", host="example.com"))
+    assert (status, headers["location"]) == (301, ["https://example.com/admin/login/"])
+    status, headers, body = raw_request(PROXY_PORT, http_request("GET", "/admin/login/"), PROXY_LINE)
     assert status == 200 and "strict-transport-security" in headers
-    css = re.search(rb'href="(/static/exampleapp/style\.[0-9a-f]{12}\.css)"', body).group(1).decode()
+    css = re.search(rb'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', body).group(1).decode()
     status, headers, _ = raw_request(
         PROXY_PORT, http_request("GET", css, headers=["Accept-Encoding: gzip"]), PROXY_LINE
     )
@@ -179,19 +180,37 @@ def test_container_serves_the_stack(container):
     assert status == 200 and json.loads(body)["checks"]["database"]["status"] == "ok"
 
 
-def test_container_stores_and_serves_images(container):
-    """An image signed through 4001 lands in /app/data/media and nginx serves it; the
-    image's trimmed Pillow still reads and writes each accepted format."""
-    from tests.servers import image_src
+def create_admin(container):
+    """The superuser tests.servers.ADMIN_USERNAME, made inside the container."""
+    from tests.servers import ADMIN_PASSWORD, ADMIN_USERNAME
+
+    docker(
+        "exec",
+        "-e",
+        f"DJANGO_SUPERUSER_PASSWORD={ADMIN_PASSWORD}",
+        container,
+        *("python3", "manage.py", "createsuperuser", "--noinput", "--username", ADMIN_USERNAME),
+        "--email=admin@example.com",
+    )
+
+
+def put_media_file(container, name, data):
+    """A file in the container's MEDIA_ROOT (/app/data/media), written by the app's user as
+    a FileSystemStorage writes an upload."""
+    script = f"mkdir -p /app/data/media/$(dirname {name}) && cat > /app/data/media/{name}"
+    subprocess.run(["docker", "exec", "-i", container, "bash", "-c", script], input=data, check=True, timeout=60)
+
+
+def test_container_serves_uploads_and_its_pillow_works(container):
+    """A file in /app/data/media is served by nginx with the media headers; the image's
+    trimmed Pillow still reads and writes each format uploads may have."""
     from tests.test_media import make_image, opened
 
-    assert raw_request(PROXY_PORT, signed_post("Pictured", image=make_image(size=(900, 600))), PROXY_LINE)[0] == 302
-    src = image_src(raw_request(PROXY_PORT, http_request("GET", "/"), PROXY_LINE)[2])
-    status, headers, body = raw_request(PROXY_PORT, http_request("GET", src), PROXY_LINE)
+    put_media_file(container, "entries/0123abcd.jpg", make_image(size=(900, 600)))
+    status, headers, body = raw_request(PROXY_PORT, http_request("GET", "/media/entries/0123abcd.jpg"), PROXY_LINE)
     assert status == 200 and opened(body).size == (900, 600)
     assert headers["content-security-policy"] == ["default-src 'none'; sandbox"]
-    listing = docker("exec", container, "ls", "/app/data/media/entries").stdout.split()
-    assert src.rsplit("/", 1)[1] in listing
+    assert headers["cache-control"] == ["public, max-age=31536000, immutable"]
     codecs = docker(
         "exec",
         container,
@@ -214,7 +233,7 @@ for fmt in ("JPEG", "PNG", "WEBP"):
 def test_docker_stop_finishes_requests_in_flight(container):
     """`docker stop` while requests are on the wire: each gets its answer, and the
     container exits 0 within the grace period."""
-    requests = InFlight("stop")
+    requests = InFlight({f"login{n}": login_post() for n in range(4)})
     started = time.monotonic()
     docker("stop", "--time", "30", container)
     took = time.monotonic() - started
@@ -272,36 +291,46 @@ def wait_compose_healthy(env, seconds=120):
     raise AssertionError("web not healthy:\n" + compose("logs", env=env, check=False).stdout[-4000:])
 
 
-def test_compose_up_migrates_signs_and_keeps_data(compose_env):
-    from tests.servers import image_src
+def test_compose_up_migrates_and_keeps_data(compose_env):
+    from tests.servers import ADMIN_PASSWORD, ADMIN_USERNAME, apps_with_migrations, session_key
     from tests.test_media import make_image, opened
 
     up = compose("up", "-d", "--no-build", env=compose_env, check=False)
     assert up.returncode == 0, up.stderr
     wait_compose_healthy(compose_env)
-    # RELEASE_ON_START=true (gen1 has no release phase): the web container migrated before
-    # it served, and a later bin/release finds nothing left to do.
+    # RELEASE_ON_START=true (gen1 has no release phase): the web container migrated every
+    # app before it served, and a later bin/release finds nothing left to do.
     logs = compose("logs", "web", env=compose_env).stdout
     assert "RELEASE_ON_START: applying migrations before serving" in logs
-    assert "Applying exampleapp.0001_initial... OK" in logs
+    for app in apps_with_migrations():
+        assert f"Applying {app}.0001_initial... OK" in logs, app
     release = compose("run", "--rm", "web", "bin/release", env=compose_env, check=False)
     assert release.returncode == 0, release.stdout + release.stderr
     assert "No migrations to apply." in release.stdout
+    made = compose(
+        *("run", "--rm", "-e", f"DJANGO_SUPERUSER_PASSWORD={ADMIN_PASSWORD}", "web"),
+        *("python3", "manage.py", "createsuperuser", "--noinput", "--username", ADMIN_USERNAME),
+        "--email=admin@example.com",
+        env=compose_env,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    (web,) = compose("ps", "-q", "web", env=compose_env).stdout.split()
+    put_media_file(web, "entries/0123abcd.jpg", make_image())
 
     # The balancer's ports: 443 -> 4001 (PROXY protocol), 80 -> 4000.
     assert raw_request(80, http_request("GET", "/healthz", host="10.0.0.1"))[0] == 200
-    status, _, _ = raw_request(443, signed_post("Composed", port=443, image=make_image()), PROXY_LINE)
+    status, headers, _ = raw_request(443, login_post(port=443), PROXY_LINE)
     assert status == 302
-    page = raw_request(443, http_request("GET", "/"), PROXY_LINE)[2]
-    assert b"Composed" in page
-    src = image_src(page)
+    session = f"Cookie: sessionid={session_key(headers)}"
+    assert b"Site administration" in raw_request(443, http_request("GET", "/admin/", headers=[session]), PROXY_LINE)[2]
 
-    # The named volumes keep the data and the uploads across down and up.
+    # The named volumes keep the data (the user, the session) and the uploads across down and up.
     assert compose("down", env=compose_env, check=False).returncode == 0
     assert compose("up", "-d", "--no-build", env=compose_env, check=False).returncode == 0
     wait_compose_healthy(compose_env)
-    assert b"Composed" in raw_request(443, http_request("GET", "/"), PROXY_LINE)[2]
-    status, _, body = raw_request(443, http_request("GET", src), PROXY_LINE)
+    assert b"Site administration" in raw_request(443, http_request("GET", "/admin/", headers=[session]), PROXY_LINE)[2]
+    status, _, body = raw_request(443, http_request("GET", "/media/entries/0123abcd.jpg"), PROXY_LINE)
     assert status == 200 and opened(body).size == (640, 480)
 
 
@@ -384,9 +413,10 @@ def test_runs_with_a_read_only_root_filesystem(image, tmp_path):
     try:
         wait_healthy(name)
         assert docker("exec", name, "bin/release", check=False).returncode == 0
-        status, _, body = raw_request(PROXY_PORT, http_request("GET", "/"), PROXY_LINE)
-        assert status == 200 and b"Sign the guestbook" in body
-        assert raw_request(PROXY_PORT, signed_post("Read-only root"), PROXY_LINE)[0] == 302
+        create_admin(name)
+        status, _, body = raw_request(PROXY_PORT, http_request("GET", "/admin/login/"), PROXY_LINE)
+        assert status == 200 and b'name="csrfmiddlewaretoken"' in body
+        assert raw_request(PROXY_PORT, login_post(), PROXY_LINE)[0] == 302  # a session written
         assert docker("exec", name, "touch", "/app/x", check=False).returncode != 0
     finally:
         docker("rm", "-f", name, check=False)
@@ -456,6 +486,7 @@ def test_convox_start_gen1_container(image, tmp_path):
     with SECURE_SSL_REDIRECT=false), one not listed does not, mem_limit becomes the
     container's memory limit, and RELEASE_ON_START migrates before the app serves."""
     from tests import convox_gen1
+    from tests.servers import apps_with_migrations
 
     web = convox_gen1.load_service("web")
     environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
@@ -478,9 +509,11 @@ def test_convox_start_gen1_container(image, tmp_path):
         assert container_env["STORAGE_URL"] == ""  # listed, unset: empty, which the app reads as unset
         logs = docker("logs", name).stderr + docker("logs", name).stdout
         assert "RELEASE_ON_START: applying migrations before serving" in logs
-        assert "Applying exampleapp.0001_initial... OK" in logs
-        status, _, body = raw_request(port, http_request("GET", "/"))
-        assert status == 200 and b"Sign the guestbook" in body  # plain HTTP, migrated tables
+        for app in apps_with_migrations():
+            assert f"Applying {app}.0001_initial... OK" in logs, app
+        # Plain HTTP, and the migrated tables: a login with an unknown password looks the user up.
+        status, _, body = raw_request(port, login_post(port=port, proxy_line=None, password="not-the-password"))
+        assert status == 200 and b"Please enter the correct username and password" in body
         workers, reason, running = gunicorn_workers(name)
         assert reason.endswith("512 MB") and workers == running
     finally:

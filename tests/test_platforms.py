@@ -43,10 +43,12 @@ def test_port_mode_trusts_the_routers_x_forwarded_proto(port_web):
     """The router ends TLS and says so in X-Forwarded-Proto: https is detected from it,
     and a request the router marks as plain HTTP is redirected."""
     port, _ = port_web
-    status, headers, _ = raw_request(port, http_request("GET", "/", headers=["X-Forwarded-Proto: http"]))
-    assert (status, headers["location"]) == (301, ["https://localhost/"])
-    status, headers, body = raw_request(port, http_request("GET", "/", headers=["X-Forwarded-Proto: https"]))
-    assert status == 200 and b"Sign the guestbook" in body
+    status, headers, _ = raw_request(port, http_request("GET", "/admin/login/", headers=["X-Forwarded-Proto: http"]))
+    assert (status, headers["location"]) == (301, ["https://localhost/admin/login/"])
+    status, headers, body = raw_request(
+        port, http_request("GET", "/admin/login/", headers=["X-Forwarded-Proto: https"])
+    )
+    assert status == 200 and b'name="csrfmiddlewaretoken"' in body
     assert headers["strict-transport-security"][0].startswith("max-age=31536000")
     assert "Secure" in headers["set-cookie"][0]
 
@@ -54,8 +56,8 @@ def test_port_mode_trusts_the_routers_x_forwarded_proto(port_web):
 def test_port_mode_static_files_from_whitenoise(port_web):
     port, _ = port_web
     https = ["X-Forwarded-Proto: https"]
-    _, _, body = raw_request(port, http_request("GET", "/", headers=https))
-    css = re.search(rb'href="(/static/exampleapp/style\.[0-9a-f]{12}\.css)"', body).group(1).decode()
+    _, _, body = raw_request(port, http_request("GET", "/admin/login/", headers=https))
+    css = re.search(rb'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', body).group(1).decode()
     for encoding in ("gzip", "br"):
         status, headers, _ = raw_request(
             port, http_request("GET", css, headers=[*https, f"Accept-Encoding: {encoding}"])
@@ -124,7 +126,7 @@ def test_convox_passes_every_variable_and_requires_two(convox):
 
 
 def test_convox_probe_paths_exist(convox):
-    from exampleapp.health import PROBES, liveness, readiness
+    from exampleproject.health import PROBES, liveness, readiness
 
     web = convox["services"]["web"]
     assert PROBES[web["health"]["path"]] is readiness  # readiness may fail with the database

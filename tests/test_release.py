@@ -29,7 +29,9 @@ def test_two_releases_at_once_apply_each_migration_once(tmp_path):
     assert [run.returncode for run in runs] == [0, 0], outputs
     both = "".join(outputs)
     applied = [line.split()[1] for line in both.splitlines() if line.strip().startswith("Applying ")]
-    assert "exampleapp.0001_initial..." in applied
+    from tests.servers import apps_with_migrations
+
+    assert {f"{app}.0001_initial..." for app in apps_with_migrations()} <= set(applied)
     assert len(applied) == len(set(applied)), both  # none twice
     assert sum("No migrations to apply." in output for output in outputs) == 1, both
 

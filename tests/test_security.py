@@ -3,7 +3,6 @@ against the real stack (bin/web: nginx -> gunicorn -> Django -> the suite's data
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -38,15 +37,15 @@ def web(web_env):
 
 
 def still_serving():
-    status, _, body = via_balancer("GET", "/")
-    return status == 200 and b"Sign the guestbook" in body
+    status, _, body = via_balancer("GET", "/admin/login/")
+    return status == 200 and b'name="csrfmiddlewaretoken"' in body
 
 
 # --- headers ---------------------------------------------------------------------------------
 
 
 def test_security_headers_on_4001(web):
-    status, headers, _ = via_balancer("GET", "/")
+    status, headers, _ = via_balancer("GET", "/admin/login/")
     assert status == 200
     one = {name: values[0] for name, values in headers.items()}
     assert one["strict-transport-security"] == "max-age=31536000; includeSubDomains; preload"
@@ -61,13 +60,13 @@ def test_security_headers_on_4001(web):
 
 
 def test_cookies_are_secure_httponly_and_samesite(web, web_env):
-    _, headers, _ = via_balancer("GET", "/")
+    _, headers, _ = via_balancer("GET", "/admin/login/")
     (csrf,) = headers["set-cookie"]
     assert all(flag in csrf for flag in ("Secure", "HttpOnly", "SameSite=Lax"))
-    # The session cookie, from signing the guestbook (the thank-you message lives in it).
-    from tests.servers import signed_post
+    # The session cookie, from logging into the admin.
+    from tests.servers import login_post
 
-    status, headers, _ = raw_request(PROXY_PORT, signed_post("Cookie check"), PROXY_LINE)
+    status, headers, _ = raw_request(PROXY_PORT, login_post(), PROXY_LINE)
     assert status == 302
     session = [c for c in headers["set-cookie"] if c.startswith(("sessionid=", "messages="))]
     assert session and all("Secure" in c and "HttpOnly" in c and "SameSite=Lax" in c for c in session)
@@ -207,6 +206,8 @@ def balancer_on_443(web, tmp_path_factory):
 
 
 def test_observatory_grades_a_plus(observatory, balancer_on_443):
+    # The grader grades the home page, https://localhost/, which the site's app serves (the
+    # example app's guestbook here): it refuses a site whose / answers 404.
     # The grader checks certificates itself: our self-signed one is made trusted, rather
     # than turning verification off, which it would grade as an invalid certificate.
     scan = subprocess.run(
@@ -228,7 +229,7 @@ def test_observatory_grades_a_plus(observatory, balancer_on_443):
 
 def test_unknown_host_gets_400_not_500(web):
     for host in ("evil.example", "localhost.evil.example", "127.0.0.1.nip.io", "a" * 300):
-        status, _, body = via_balancer("GET", "/", host=host)
+        status, _, body = via_balancer("GET", "/admin/login/", host=host)
         assert status == 400, host
         assert b"Traceback" not in body
     assert raw_request(HTTP_PORT, http_request("GET", "/healthz", host="evil.example"))[0] == 200
@@ -237,14 +238,17 @@ def test_unknown_host_gets_400_not_500(web):
 
 def test_body_over_the_limit_gets_413(web):
     status, _, _ = via_balancer(
-        "POST", "/", body=b"x" * (10 * 1024 * 1024 + 1), headers=["Content-Type: application/x-www-form-urlencoded"]
+        "POST",
+        "/admin/login/",
+        body=b"x" * (10 * 1024 * 1024 + 1),
+        headers=["Content-Type: application/x-www-form-urlencoded"],
     )
     assert status == 413
     assert still_serving()
 
 
 def test_oversized_header_gets_4xx(web):
-    status, _, _ = via_balancer("GET", "/", headers=["X-Big: " + "b" * 20000])
+    status, _, _ = via_balancer("GET", "/admin/login/", headers=["X-Big: " + "b" * 20000])
     assert 400 <= status < 500
     status, _, _ = via_balancer("GET", "/" + "a" * 20000)
     assert 400 <= status < 500
@@ -279,9 +283,9 @@ def test_spoofed_forwarding_headers_change_nothing(web, port, proxy_line):
         "X-Forwarded-Port: 443",
         "Forwarded: for=6.6.6.6;proto=https;host=evil.example",
     ]
-    status, headers, body = raw_request(port, http_request("GET", "/?spoof", headers=spoof), proxy_line)
+    status, headers, body = raw_request(port, http_request("GET", "/admin/login/?spoof", headers=spoof), proxy_line)
     if port == HTTP_PORT:
-        assert (status, headers["location"]) == (301, ["https://localhost/?spoof"])
+        assert (status, headers["location"]) == (301, ["https://localhost/admin/login/?spoof"])
     else:
         assert status == 200 and b"evil.example" not in body
     time.sleep(0.2)
@@ -294,7 +298,7 @@ def test_spoofed_forwarding_headers_change_nothing(web, port, proxy_line):
         "/static/../manage.py",
         "/static/..%2fmanage.py",
         "/static/%2e%2e/%2e%2e/etc/passwd",
-        "/static/exampleapp/../../exampleproject/settings.py",
+        "/static/admin/../../exampleproject/settings.py",
         "/media/../manage.py",
         "/media/%2e%2e/exampleproject/settings.py",
         "/static//etc/passwd",
@@ -304,28 +308,6 @@ def test_path_traversal_finds_nothing(web, path):
     status, _, body = via_balancer("GET", path)
     assert status in (400, 404)
     assert b"SECRET_KEY" not in body and b"root:" not in body and b"django" not in body.lower()
-
-
-def test_guestbook_input_too_long_empty_or_html(web):
-    from tests.servers import signed_post
-
-    cases = [
-        ("n" * 101, "hello", b"Please keep your name to 100 characters"),
-        ("", "hello", b"Please enter your name."),
-        ("Eve", "", b"Please write a message."),
-    ]
-    for name, message, error in cases:
-        request = signed_post(name).replace(b"message=in+flight", f"message={message}".encode())
-        request = re.sub(
-            rb"Content-Length: \d+", b"Content-Length: %d" % len(request.split(b"\r\n\r\n", 1)[1]), request
-        )
-        status, _, body = raw_request(PROXY_PORT, request, PROXY_LINE)
-        assert status == 200 and error in body
-    request = signed_post("<script>alert(1)</script>")
-    assert raw_request(PROXY_PORT, request, PROXY_LINE)[0] == 302
-    _, _, page = via_balancer("GET", "/")
-    assert b"<script>alert(1)</script>" not in page
-    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 # --- slow clients ----------------------------------------------------------------------------
@@ -351,7 +333,8 @@ def test_slow_loris_headers_are_cut_off(web):
     results = {}
     threads = [
         threading.Thread(
-            target=trickle, args=(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"s" * 60, 0.5, results, i)
+            target=trickle,
+            args=(b"GET /admin/login/ HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"s" * 60, 0.5, results, i),
         )
         for i in range(20)
     ]
@@ -368,8 +351,9 @@ def test_slow_loris_headers_are_cut_off(web):
 
 def test_stalled_body_is_cut_off(web):
     """A body that stops arriving: nginx ends it after 10 s without a byte (408)."""
-    body = b"name=slow&message=" + b"m" * 100
-    request = http_request("POST", "/", headers=["Content-Type: application/x-www-form-urlencoded"], body=body)
+    body = b"username=slow&password=" + b"p" * 100
+    form = ["Content-Type: application/x-www-form-urlencoded"]
+    request = http_request("POST", "/admin/login/", headers=form, body=body)
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=30) as sock:
         sock.sendall(PROXY_LINE + request[:-50])  # then nothing

@@ -360,8 +360,8 @@ def test_collectstatic_needs_no_secret_and_no_database(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
-    hashed = manifest["paths"]["exampleapp/style.css"]
-    assert re.fullmatch(r"exampleapp/style\.[0-9a-f]{12}\.css", hashed)
+    hashed = manifest["paths"]["admin/css/base.css"]
+    assert re.fullmatch(r"admin/css/base\.[0-9a-f]{12}\.css", hashed)
     assert (tmp_path / "static" / (hashed + ".gz")).is_file()
 
 

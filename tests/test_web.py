@@ -17,11 +17,12 @@ from tests.servers import (
     PROXY_PORT,
     Balancer,
     WebProcess,
-    csrf_token,
     http_request,
+    login_post,
     ports_free,
     raw_request,
     require,
+    session_key,
     via_balancer,
 )
 
@@ -49,7 +50,7 @@ def test_probes_answer_on_4000_with_an_ip_host(web, path):
 
 
 @pytest.mark.parametrize(
-    "method, path", [("GET", "/"), ("GET", "/admin/"), ("POST", "/"), ("GET", "/static/exampleapp/style.css")]
+    "method, path", [("GET", "/"), ("GET", "/admin/"), ("POST", "/admin/login/"), ("GET", "/static/admin/css/base.css")]
 )
 def test_4000_redirects_everything_else_to_https(web, method, path):
     status, headers, _ = raw_request(HTTP_PORT, http_request(method, path + "?a=1", host="example.com"))
@@ -67,9 +68,9 @@ def test_spoofed_proto_on_4000_still_redirects(web):
 
 
 def test_4001_serves_the_app_as_https(web):
-    status, headers, body = via_balancer("GET", "/")
+    status, headers, body = via_balancer("GET", "/admin/login/")
     assert status == 200
-    assert b"Sign the guestbook" in body
+    assert b'name="csrfmiddlewaretoken"' in body
     assert headers["strict-transport-security"] == ["max-age=31536000; includeSubDomains; preload"]
     (cookie,) = headers["set-cookie"]
     assert cookie.startswith("csrftoken=") and "; Secure" in cookie and "HttpOnly" in cookie
@@ -78,10 +79,10 @@ def test_4001_serves_the_app_as_https(web):
 
 def test_client_address_comes_from_the_proxy_line(web):
     spoof = ["X-Forwarded-For: 6.6.6.6", "X-Real-IP: 6.6.6.7", "Forwarded: for=6.6.6.8"]
-    status, _, _ = via_balancer("GET", "/?whoami", headers=spoof)
+    status, _, _ = via_balancer("GET", "/admin/login/?whoami", headers=spoof)
     assert status == 200
     time.sleep(0.3)  # let both access log lines arrive
-    lines = [line for line in web.log.splitlines() if "/?whoami" in line]
+    lines = [line for line in web.log.splitlines() if "/admin/login/?whoami" in line]
     nginx_line = next(line for line in lines if "curl" not in line and line.startswith("203.0.113.9 "))
     gunicorn_line = next(line for line in lines if line.startswith('203.0.113.9 "GET'))
     assert nginx_line and gunicorn_line
@@ -95,29 +96,29 @@ def test_spoofed_proto_on_4001_changes_nothing(web):
         "X-Forwarded-Host: evil.example",
         "X-Forwarded-Port: 80",
     ]
-    status, headers, body = via_balancer("GET", "/", headers=spoof)
+    status, headers, body = via_balancer("GET", "/admin/login/", headers=spoof)
     assert status == 200  # no redirect to http, no 400 for a bad host
     assert "strict-transport-security" in headers
     assert b"evil.example" not in body
 
 
 def test_unknown_host_is_refused_without_an_error(web):
-    status, _, body = via_balancer("GET", "/", host="evil.example")
+    status, _, body = via_balancer("GET", "/admin/login/", host="evil.example")
     assert status == 400
     assert b"Traceback" not in body
 
 
 def test_missing_proxy_line_is_refused(web):
     with pytest.raises((ConnectionError, IndexError, ValueError, socket.timeout)):
-        raw_request(PROXY_PORT, http_request("GET", "/"), timeout=5)
+        raw_request(PROXY_PORT, http_request("GET", "/admin/login/"), timeout=5)
 
 
 # --- static files: from nginx, precompressed, cached ---------------------------------------
 
 
 def hashed_css(web):
-    _, _, body = via_balancer("GET", "/")
-    return re.search(rb'href="(/static/exampleapp/style\.[0-9a-f]{12}\.css)"', body).group(1).decode()
+    _, _, body = via_balancer("GET", "/admin/login/")
+    return re.search(rb'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', body).group(1).decode()
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br"])
@@ -136,7 +137,7 @@ def test_static_files_from_nginx_precompressed_and_immutable(web, encoding):
 
 
 def test_unhashed_static_names_are_cached_briefly(web):
-    status, headers, _ = via_balancer("GET", "/static/exampleapp/style.css")
+    status, headers, _ = via_balancer("GET", "/static/admin/css/base.css")
     assert status == 200
     assert headers["cache-control"] == ["public, max-age=60"]
 
@@ -148,44 +149,34 @@ def test_static_misses_are_plain_404s(web, path):
     assert b"manage.py" not in body and b"django" not in body.lower()
 
 
-# --- the guestbook through the whole stack -------------------------------------------------
+# --- a form, and uploaded files, through the whole stack ------------------------------------
 
 
-def test_sign_the_guestbook_through_4001(web):
-    status, headers, body = via_balancer("GET", "/")
-    token = csrf_token(body)
-    cookie = headers["set-cookie"][0].split(";")[0]
-    form = f"csrfmiddlewaretoken={token}&name=Stack&message=Through+nginx+and+gunicorn".encode()
-    status, headers, _ = via_balancer(
-        "POST",
-        "/",
-        body=form,
-        headers=[
-            f"Cookie: {cookie}",
-            "Content-Type: application/x-www-form-urlencoded",
-            "Origin: https://localhost",
-            "Referer: https://localhost/",
-        ],
-    )
+def test_log_into_the_admin_through_4001(web):
+    """A form post through nginx and gunicorn: CSRF token and cookie, a session written,
+    and the next page read with it."""
+    status, headers, _ = raw_request(PROXY_PORT, login_post(), PROXY_LINE)
     assert status == 302, headers
-    session = [c.split(";")[0] for c in headers.get("set-cookie", [])]
-    _, _, page = via_balancer("GET", "/", headers=[f"Cookie: {'; '.join([cookie, *session])}"])
-    assert b"Through nginx and gunicorn" in page
-    assert b"Thank you for signing, Stack!" in page
+    assert headers["location"] == ["/admin/"]
+    session = session_key(headers)
+    _, _, page = via_balancer("GET", "/admin/", headers=[f"Cookie: sessionid={session}"])
+    assert b"Site administration" in page
 
 
-def test_an_image_through_4001_is_served_by_nginx(web):
-    from tests.servers import image_src, signed_post
+def test_uploads_are_served_by_nginx(web, web_env):
+    """A file in MEDIA_ROOT ($DATA_DIR/media), as a FileSystemStorage stores it: nginx serves
+    it with the project's media headers, and Django never sees /media/."""
+    import pathlib
+
     from tests.test_media import make_image, opened
 
-    post = signed_post("Pictured", image=make_image(size=(800, 600), gps=True))
-    assert raw_request(PROXY_PORT, post, PROXY_LINE)[0] == 302
-    _, _, page = via_balancer("GET", "/")
-    src = image_src(page)
-    assert re.fullmatch(r"/media/entries/[0-9a-f]{32}\.jpg", src)
-    assert f'src="{src}" width="800" height="600"'.encode() in page
-    status, headers, image = via_balancer("GET", src)
-    assert status == 200 and opened(image).size == (800, 600) and not opened(image).getexif()
+    folder = pathlib.Path(web_env["DATA_DIR"]) / "media" / "entries"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "0123abcd.jpg").write_bytes(make_image(size=(800, 600)))
+    folder.chmod(0o755)
+    (folder / "0123abcd.jpg").chmod(0o644)
+    status, headers, image = via_balancer("GET", "/media/entries/0123abcd.jpg")
+    assert status == 200 and opened(image).size == (800, 600)
     assert headers["content-type"] == ["image/jpeg"]
     assert headers["cache-control"] == ["public, max-age=31536000, immutable"]
     assert headers["x-content-type-options"] == ["nosniff"]
@@ -197,7 +188,10 @@ def test_an_image_through_4001_is_served_by_nginx(web):
 
 def test_oversized_body_gets_413_from_nginx(web):
     status, _, _ = via_balancer(
-        "POST", "/", body=b"x" * (11 * 1024 * 1024), headers=["Content-Type: application/x-www-form-urlencoded"]
+        "POST",
+        "/admin/login/",
+        body=b"x" * (11 * 1024 * 1024),
+        headers=["Content-Type: application/x-www-form-urlencoded"],
     )
     assert status == 413
 
@@ -214,29 +208,32 @@ def haproxy(web, tmp_path_factory):
     balancer.stop()
 
 
-def test_sign_the_guestbook_over_https_through_haproxy(haproxy):
-    status, response, body = haproxy.https("GET", "/")
+def test_log_into_the_admin_over_https_through_haproxy(haproxy):
+    from urllib.parse import urlencode
+
+    from tests.servers import ADMIN_PASSWORD, ADMIN_USERNAME, csrf_token
+
+    status, response, body = haproxy.https("GET", "/admin/login/")
     assert status == 200
     assert response.getheader("Strict-Transport-Security").startswith("max-age=31536000")
     token = csrf_token(body)
     cookie = response.getheader("Set-Cookie").split(";")[0]
     assert "Secure" in response.getheader("Set-Cookie")
-    form = f"csrfmiddlewaretoken={token}&name=Balanced&message=Over+TLS+and+PROXY".encode()
+    form = urlencode({"csrfmiddlewaretoken": token, "username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
     origin = f"https://localhost:{haproxy.https_port}"
     status, response, _ = haproxy.https(
         "POST",
-        "/",
-        body=form,
+        "/admin/login/?next=/admin/",
+        body=form.encode(),
         headers={
             "Cookie": cookie,
             "Content-Type": "application/x-www-form-urlencoded",
             "Origin": origin,
-            "Referer": origin + "/",
+            "Referer": origin + "/admin/login/",
         },
     )
     assert status == 302
-    assert response.getheader("Location") == "/"
-    session = response.getheader("Set-Cookie").split(";")[0]
-    _, _, page = haproxy.https("GET", "/", headers={"Cookie": f"{cookie}; {session}"})
-    assert b"Over TLS and PROXY" in page
-    assert b"Thank you for signing, Balanced!" in page
+    assert response.getheader("Location") == "/admin/"
+    session = [c for c in response.headers.get_all("Set-Cookie") if c.startswith("sessionid=")][0].split(";")[0]
+    _, _, page = haproxy.https("GET", "/admin/", headers={"Cookie": session})
+    assert b"Site administration" in page

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.servers import PROXY_PORT, InFlight, WebProcess, ports_free
+from tests.servers import PROXY_PORT, InFlight, WebProcess, login_post, ports_free
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def web(web_env, tmp_path):
 
 
 def test_sigterm_finishes_requests_in_flight_then_exits_0(web):
-    requests = InFlight("inflight")
+    requests = InFlight({f"login{n}": login_post() for n in range(4)})
     stopped_at = time.monotonic()
     web.process.send_signal(signal.SIGTERM)  # mid-request: the bodies are not complete yet
     results = requests.finish()
@@ -88,8 +88,8 @@ def test_weak_secret_key_stops_bin_web_before_anything_starts(web_env, tmp_path)
 
 def test_release_on_start_migrates_before_serving(web_env, tmp_path):
     """Convox gen1 and Swarm have no release phase: bin/web migrates a fresh database under
-    the lock, then serves the page that needs the new tables."""
-    from tests.servers import fresh_database_url, via_balancer
+    the lock, every installed app's migrations, then serves a page that needs the new tables."""
+    from tests.servers import PROXY_LINE, apps_with_migrations, fresh_database_url, raw_request
 
     ports_free()
     environ = {
@@ -100,10 +100,12 @@ def test_release_on_start_migrates_before_serving(web_env, tmp_path):
     web = WebProcess(environ).wait_ready()
     try:
         assert "RELEASE_ON_START: applying migrations before serving" in web.log
-        assert "Applying exampleapp.0001_initial... OK" in web.log
-        assert web.log.index("Applying exampleapp.0001_initial") < web.log.index("Listening at")
-        status, _, body = via_balancer("GET", "/")
-        assert status == 200 and b"guestbook" in body.lower(), body[:300]
+        for app in apps_with_migrations():
+            assert f"Applying {app}.0001_initial... OK" in web.log, app
+        assert web.log.rindex("Applying ") < web.log.index("Listening at")
+        # A login with an unknown password: the admin looked the user up in its new table.
+        status, _, body = raw_request(PROXY_PORT, login_post(password="not-the-password"), PROXY_LINE)
+        assert status == 200 and b"Please enter the correct username and password" in body, body[:300]
     finally:
         web.stop()
 

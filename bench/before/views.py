@@ -2,7 +2,7 @@
 The guestbook page as it was before its rendering was cached: the view and the template of
 commit 246257f, verbatim but for the template's name (its base.html is unchanged, and
 shared). Served only by bench.settings, at bench.before.BEFORE_PATH, never in production:
-the benchmark measures it against "/" in the same processes, and tests/test_page_cache.py
+the benchmark measures it against "/" in the same processes, and exampleapp/tests/test_page_cache.py
 checks that both render the same bytes for the same data.
 """
 

@@ -5,7 +5,7 @@ character by character, on every call, and a page of entries formats twenty date
 
 Both filters take the value in the current time zone (expects_localtime, as |date does) and
 write what the named format characters write (django/utils/dateformat.py: DateFormat.c, j, M, Y,
-H, i), month names translated alike; tests/test_page_cache.py compares them with |date.
+H, i), month names translated alike; exampleapp/tests/test_page_cache.py compares them with |date.
 """
 
 from django import template

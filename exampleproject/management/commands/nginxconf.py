@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.template import Context, Engine
 
-from exampleapp.views import MEDIA_HEADERS
+from exampleproject.media import MEDIA_HEADERS
 
 CONF_DIR = Path(settings.BASE_DIR) / "conf"
 MODULES_DIR = "/etc/nginx/modules-enabled"

@@ -7,7 +7,7 @@ cluster (`stack_for_this_machine`): its kernel has no IPVS, so there is neither 
 mesh nor virtual IPs. Services resolve by DNS round robin (`endpoint_mode: dnsrr`), and
 HAProxy, the balancer's stand-in, runs in the stack on its overlay network, finds the
 web replicas through Docker's DNS, and is the one service publishing a port on the host.
-The figures it prints are README's ("Docker Swarm"): `pytest -s tests/test_swarm.py`.
+The figures it prints are README's ("Docker Swarm"): `pytest -s exampleapp/tests/test_swarm.py`.
 """
 
 import collections
@@ -21,7 +21,8 @@ import time
 import pytest
 import yaml
 
-from tests.servers import ROOT, copy_working_tree, free_port, http_request, raw_request, require_docker, signature
+from exampleapp.tests.guestbook import signature
+from tests.servers import ROOT, copy_working_tree, free_port, http_request, raw_request, require_docker
 from tests.test_image import REDIS_STANDIN, docker, docker_daemon, image  # noqa: F401  (fixtures)
 
 STACK = "exampleprojectswarm"
@@ -176,7 +177,7 @@ def releases(image, tmp_path_factory):  # noqa: F811
         """FROM exampleproject:swarm-v2
 USER root
 RUN printf '\\ndef liveness(request):\\n    return _probe_response({"status": "broken"}, status=500)\\n\\n\\n\
-PROBES["/healthz"] = liveness\\n' >> exampleapp/health.py
+PROBES["/healthz"] = liveness\\n' >> exampleproject/health.py
 USER app
 """,
     )

@@ -202,10 +202,10 @@ def test_signed_links_are_reused_and_work(client, reference, settings, moto, loa
     import time
     import urllib.request
 
+    from exampleapp.tests.guestbook import image_src
     from exampleapp.views import ENTRIES_SECONDS
     from exampleproject.services import SIGNED_URL_SECONDS
     from exampleproject.storage import SIGNED_URL_REUSE_SECONDS
-    from tests.servers import image_src
 
     url = f"s3://testing:testing@guestbook/media?endpoint={moto.endpoint}&region=us-east-1"
     settings.STORAGES = {

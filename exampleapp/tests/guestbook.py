@@ -1,0 +1,41 @@
+"""Signing the guestbook as a browser does, for the tests that run it through real servers."""
+
+import re
+from urllib.parse import quote_plus
+
+from tests.servers import PROXY_LINE, PROXY_PORT, csrf_token, http_request, multipart, raw_request
+
+
+def signed_post(name, port=PROXY_PORT, proxy_line=PROXY_LINE, image=None):
+    """A guestbook signature ready to send, with the CSRF token and cookie a browser
+    gets with the form (fetched through the same port); with `image` (a JPEG's bytes),
+    sent as a browser sends a form with a file."""
+    _, headers, body = raw_request(port, http_request("GET", "/"), proxy_line)
+    return signature(headers, body, name, image=image)
+
+
+def signature(page_headers, page, name, message="in flight", image=None):
+    """The guestbook post a browser sends after the page (`page_headers`, as raw_request
+    returns them, and its body): the form's CSRF token and the cookie that came with it."""
+    token = csrf_token(page)
+    cookie = page_headers["set-cookie"][0].split(";")[0]
+    if image is None:
+        content_type = "application/x-www-form-urlencoded"
+        form = f"csrfmiddlewaretoken={token}&name={name}&message={quote_plus(message)}".encode()
+    else:
+        content_type, form = multipart(
+            {"csrfmiddlewaretoken": token, "name": name, "message": message},
+            [("image", "photo.jpg", "image/jpeg", image)],
+        )
+    return http_request(
+        "POST",
+        "/",
+        body=form,
+        headers=[f"Cookie: {cookie}", f"Content-Type: {content_type}", "Referer: https://localhost/"],
+    )
+
+
+def image_src(page):
+    """The first entry image's address on a guestbook page."""
+    match = re.search(rb'<img class="entry-image" src="([^"]+)"', page)
+    return match.group(1).decode().replace("&amp;", "&") if match else None
