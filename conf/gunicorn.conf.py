@@ -2,8 +2,9 @@
 gunicorn: the WSGI server between nginx and Django. bin/web starts it with this file.
 
 It listens on a unix socket that only nginx uses; started by bin/gunicorn, on the
-platform's PORT directly, behind the platform's router. This file is the one source of the socket path and timeouts:
-bin/web renders conf/nginx.conf from the values below.
+platform's PORT directly, behind the platform's router. This file is the one source of the run
+directory, socket path and timeouts: `manage.py nginxconf` fills them into conf/nginx.conf and
+gives bin/web the paths.
 """
 
 import math

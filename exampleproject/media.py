@@ -1,22 +1,32 @@
 """
 Uploaded files from MEDIA_ROOT, when the storage is the local filesystem: served by nginx
-in the image (conf/nginx-media.conf, written from MEDIA_HEADERS), and by the view below
-wherever nothing is in front of Django (runserver; gunicorn alone on a PORT platform).
+in the image (conf/nginx-media.conf), and by the view below wherever nothing is in front of
+Django (runserver; gunicorn alone on a PORT platform), with the headers that file lists.
 """
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.http import require_http_methods
 from django.views.static import serve
 
-# The headers of every uploaded file served from MEDIA_ROOT, by this view or by nginx.
-MEDIA_HEADERS = {
-    # An upload's name is never reused for other content (apps name files at random, as the
-    # example app's image_path does): cache for a year.
-    "Cache-Control": "public, max-age=31536000, immutable",
-    # Never sniffed as another type, never rendered as a page, whatever a file holds.
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
-}
+NGINX_MEDIA_CONF = settings.BASE_DIR / "conf" / "nginx-media.conf"
+
+
+def media_headers(path=NGINX_MEDIA_CONF):
+    """The headers of uploaded files, read from nginx's own include, their one source."""
+    headers = {}
+    for line in path.read_text().splitlines():
+        if line.strip().startswith("add_header"):
+            match = re.fullmatch(r'add_header ([\w-]+) "([^"]*)"(?: always)?;', line.strip())
+            if not match:
+                raise ImproperlyConfigured(f'{path.name}: expected add_header Name "value" [always];, got {line!r}')
+            headers[match[1]] = match[2]
+    return headers
+
+
+MEDIA_HEADERS = media_headers()
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -166,18 +166,6 @@ def test_bad_storage_urls_named(load_settings, value, expected):
     assert "hunter2" not in message
 
 
-def test_nginx_serves_media_only_from_the_local_filesystem(load_settings, monkeypatch):
-    from exampleproject.management.commands import nginxconf
-
-    for environ, served in [({}, True), ({"STORAGE_URL": "s3://k:s@bucket?region=eu-west-1"}, False)]:
-        s = load_settings(**PRODUCTION, **environ)
-        fake = type("Settings", (), {k: v for k, v in s.items() if k.isupper()})
-        monkeypatch.setattr(nginxconf, "settings", fake)
-        text = nginxconf.render_nginx_conf()
-        assert (f"location /media/ {{\n            alias {s['MEDIA_ROOT']}/;" in text) is served
-        assert f"client_max_body_size {2 * s['IMAGE_UPLOAD_MAX_BYTES']};" in text
-
-
 # --- S3, for real: moto's S3 server on 127.0.0.1 ------------------------------------------------------
 
 

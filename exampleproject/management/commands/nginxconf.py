@@ -1,65 +1,66 @@
 """
-`manage.py nginxconf OUTPUT`: render conf/nginx.conf for this container.
+`manage.py nginxconf`: nginx's configuration for bin/web, in gunicorn's run directory.
 
-The values nginx must share with gunicorn (socket path, timeouts) come from
-conf/gunicorn.conf.py, and those it shares with Django (STATIC_ROOT, MEDIA_ROOT, the
-upload limit, the HTTPS redirect) from settings, and the headers of uploaded files from
-the view that serves them without nginx: each value has one source.
+conf/nginx*.conf are nginx's own syntax with ${NAME} placeholders for the values nginx shares
+with gunicorn (conf/gunicorn.conf.py: socket, run directory, timeouts, CPUs) and with Django
+(settings: static and media paths, the HTTPS redirect, the upload limit), filled in here from
+that one source. The official nginx image does this with envsubst; envsubst is not in the image,
+would replace nginx's own $variables unless given each name, and leaves a misspelt name empty,
+where this fails naming it.
 """
 
-import glob
+import re
 import runpy
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
-from django.template import Context, Engine
-
-from exampleproject.media import MEDIA_HEADERS
+from django.core.management.base import BaseCommand, CommandError
 
 CONF_DIR = Path(settings.BASE_DIR) / "conf"
-MODULES_DIR = "/etc/nginx/modules-enabled"
+# Capitals only: nginx's own variables ($uri, ${host}) are lower case.
+PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 
 
-def nginx_context():
+def nginx_values():
+    """Each placeholder's value, from its one source."""
     gunicorn = runpy.run_path(str(CONF_DIR / "gunicorn.conf.py"))
-    modules = sorted(glob.glob(f"{MODULES_DIR}/*.conf"))
+    local_media = settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
     return {
-        "modules": modules,
-        "brotli": any("brotli-static" in module for module in modules),
-        "cpus": gunicorn["cpus"],
-        "run_dir": gunicorn["run_dir"],
-        "socket_path": gunicorn["socket_path"],
-        "timeout": gunicorn["timeout"],
-        "proxy_read_timeout": gunicorn["timeout"] + 5,
-        "graceful_timeout": gunicorn["graceful_timeout"],
-        "static_url": "/" + settings.STATIC_URL.lstrip("/"),
-        "static_root": Path(settings.STATIC_ROOT),
-        "https_redirect": settings.SECURE_SSL_REDIRECT,
-        # Local uploads only: with S3, pages link to the bucket.
-        "media_url": "/" + settings.MEDIA_URL.lstrip("/"),
-        "media_root": Path(settings.MEDIA_ROOT)
-        if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
-        else None,
-        "media_headers": MEDIA_HEADERS,
-        "max_body_bytes": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
+        "CPUS": gunicorn["cpus"],
+        "RUN_DIR": gunicorn["run_dir"],
+        "SOCKET_PATH": gunicorn["socket_path"],
+        "GRACEFUL_TIMEOUT": gunicorn["graceful_timeout"],
+        "PROXY_TIMEOUT": gunicorn["timeout"] + 5,  # 5 s longer than gunicorn: nginx.conf says why
+        "MAX_BODY_BYTES": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
+        "SECURE_SSL_REDIRECT": int(settings.SECURE_SSL_REDIRECT),
+        "STATIC_URL": "/" + settings.STATIC_URL.lstrip("/"),
+        "STATIC_ROOT": settings.STATIC_ROOT,
+        "MEDIA_URL": "/" + settings.MEDIA_URL.lstrip("/"),
+        "MEDIA_ROOT": settings.MEDIA_ROOT,
+        # With S3 (or any other storage), Django answers /media/ as it does any other path.
+        "MEDIA_CONF": "nginx-media.conf" if local_media else "nginx-proxy.conf",
     }
 
 
-def render_nginx_conf():
-    engine = Engine(dirs=[str(CONF_DIR)], autoescape=False)
-    return engine.get_template("nginx.conf").render(Context(nginx_context(), autoescape=False))
+def render(values):
+    """{file name: text} for each conf/nginx*.conf, its placeholders filled in."""
+    files = {}
+    for source in sorted(CONF_DIR.glob("nginx*.conf")):
+        text = source.read_text()
+        unknown = sorted(set(PLACEHOLDER.findall(text)) - values.keys())
+        if unknown:
+            raise CommandError(f"conf/{source.name}: no value for {', '.join(unknown)} (nginxconf.nginx_values)")
+        files[source.name] = PLACEHOLDER.sub(lambda match: str(values[match[1]]), text)
+    return files
 
 
 class Command(BaseCommand):
-    help = "Render conf/nginx.conf with this container's values, to OUTPUT ('-' for stdout)."
+    help = "Write conf/nginx*.conf, filled in, to gunicorn's run directory; print it and gunicorn's socket."
 
-    def add_arguments(self, parser):
-        parser.add_argument("output")
-
-    def handle(self, *args, output, **options):
-        text = render_nginx_conf()
-        if output == "-":
-            self.stdout.write(text, ending="")
-        else:
-            Path(output).write_text(text)
+    def handle(self, *args, **options):
+        values = nginx_values()
+        run_dir = Path(values["RUN_DIR"])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in render(values).items():
+            (run_dir / name).write_text(text)
+        self.stdout.write(f"{run_dir} {values['SOCKET_PATH']}")
