@@ -52,59 +52,72 @@ def load_settings(monkeypatch, tmp_path):
     os.environ.update(saved)
 
 
-@pytest.fixture(scope="session")
-def media_env(tmp_path_factory):
-    """A migrated SQLite database and collected static files, for gunicorn (the media tests:
-    tests/test_media.py, exampleapp/tests/test_uploads.py)."""
+def migrated_site(tmp, environ, *commands):
+    """Collect static files and migrate a SQLite database under `tmp` with `environ`, then run
+    each further management command; returns the variables gunicorn needs to find them."""
     import os
     import subprocess
     import sys
 
     from tests.servers import ROOT
-    from tests.test_settings import PRODUCTION
 
-    tmp = tmp_path_factory.mktemp("media")
     env = {
         "PATH": os.environ["PATH"],
         "ENV_FILE": "",
         "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
         "STATIC_ROOT": str(tmp / "static"),
-        "DATA_DIR": str(tmp / "data"),
-        **PRODUCTION,
+        **environ,
     }
-    for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"]):
+    for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"], *commands):
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
-    return {k: env[k] for k in ("DATABASE_URL", "STATIC_ROOT", "DATA_DIR")}
+    return {k: env[k] for k in ("DATABASE_URL", "STATIC_ROOT", "DATA_DIR") if k in env}
+
+
+@pytest.fixture(scope="session")
+def media_env(tmp_path_factory):
+    """A migrated SQLite database and collected static files, for gunicorn (the media tests:
+    tests/test_media.py, exampleapp/tests/test_uploads.py)."""
+    from tests.test_settings import PRODUCTION
+
+    tmp = tmp_path_factory.mktemp("media")
+    return migrated_site(tmp, {"DATA_DIR": str(tmp / "data"), **PRODUCTION})
 
 
 @pytest.fixture(scope="session")
 def service_env(tmp_path_factory):
     """A migrated SQLite database with an admin user, and collected static files (the services'
     tests: tests/test_services.py, exampleapp/tests/test_notifications.py)."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.servers import ROOT
-
-    tmp = tmp_path_factory.mktemp("services")
-    env = {
-        "PATH": os.environ["PATH"],
-        "ENV_FILE": "",
-        "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
-        "STATIC_ROOT": str(tmp / "static"),
+    environ = {
         "DEBUG": "false",
         "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SUPERUSER_PASSWORD": "a-long-password-for-the-cache-test",
     }
-    for args in (
-        ["collectstatic", "--noinput", "-v0"],
-        ["migrate", "--noinput", "-v0"],
-        ["createsuperuser", "--noinput", "--username", "cacheadmin", "--email", "a@example.com"],
-    ):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
-    return {k: v for k, v in env.items() if k in ("DATABASE_URL", "STATIC_ROOT")}
+    superuser = ["createsuperuser", "--noinput", "--username", "cacheadmin", "--email", "a@example.com"]
+    return migrated_site(tmp_path_factory.mktemp("services"), environ, superuser)
+
+
+@pytest.fixture(scope="module")
+def web(web_env):
+    """bin/web on ports 4000/4001, for a module's tests; it must stop cleanly after them."""
+    from tests.servers import WebProcess, ports_free
+
+    ports_free()
+    process = WebProcess(web_env).wait_ready()
+    yield process
+    assert process.stop() == 0, process.log
+
+
+@pytest.fixture(scope="module")
+def haproxy(web, tmp_path_factory):
+    """HAProxy in front of `web`, as the load balancer: TLS on its port, PROXY protocol to 4001."""
+    from tests.servers import Balancer, require
+
+    require("haproxy", "the load-balancer test runs HAProxy (Debian package haproxy)")
+    require("openssl", "the load-balancer test makes a self-signed certificate")
+    balancer = Balancer(tmp_path_factory.mktemp("haproxy"))
+    yield balancer
+    balancer.stop()
 
 
 @pytest.fixture

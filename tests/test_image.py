@@ -121,11 +121,7 @@ def container(image, tmp_path_factory):
     environ = dict(PRODUCTION_ENV, ENV_FILE="")
     if url:  # a server database; without one the container uses its own SQLite file
         environ["DATABASE_URL"] = fresh_database_url("exampleproject_image", tmp_path_factory.mktemp("image"))
-    name = f"exampleproject-test-{uuid.uuid4().hex[:8]}"
-    args = ["run", "-d", "--name", name, "--network", "host"]
-    for key, value in environ.items():
-        args += ["-e", f"{key}={value}"]
-    docker(*args, image)
+    name = run_on_host_network(image, environ)
     try:
         wait_healthy(name)
         release = docker("exec", name, "bin/release", check=False)
@@ -134,6 +130,13 @@ def container(image, tmp_path_factory):
         yield name
     finally:
         docker("rm", "-f", name, check=False)
+
+
+def run_on_host_network(image, environ):
+    """`docker run -d` of the image on the host network with these variables; returns its name."""
+    name = f"exampleproject-test-{uuid.uuid4().hex[:8]}"
+    docker("run", "-d", "--name", name, "--network", "host", *(f"--env={k}={v}" for k, v in environ.items()), image)
+    return name
 
 
 def wait_healthy(name, seconds=90):

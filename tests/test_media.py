@@ -3,6 +3,7 @@ front; nginx's side is in tests/test_web.py), STORAGE_URL, and S3 through django
 against moto's S3 server, started on 127.0.0.1 by the test. What an app stores there, and how,
 is the app's (the example app's: exampleapp/tests/test_uploads.py)."""
 
+import contextlib
 import io
 import json
 import time
@@ -213,29 +214,39 @@ def test_s3_signed_links_are_reused_and_work(settings, moto, load_settings):
     assert SIGNED_URL_REUSE_SECONDS <= SIGNED_URL_SECONDS - 30 * 60
 
 
-def test_s3_stopping_and_returning(media_env):
-    """S3 unreachable: readiness names `storage` within the storage's timeouts, pages that
-    store nothing still render; S3 back: ready again, without a restart."""
+@contextlib.contextmanager
+def s3_outage(media_env):
+    """gunicorn on S3 (moto) that goes away: yields (port, back) once readiness has named
+    `storage` within the storage's timeouts; back() brings S3 back and waits for readiness."""
     server = MotoServer().start()
     server.client().create_bucket(Bucket="guestbook")
     url = f"s3://testing:testing@guestbook?endpoint={server.endpoint}&region=us-east-1"
+
+    def back():
+        server.start()  # moto keeps nothing: the bucket is made again
+        server.client().create_bucket(Bucket="guestbook")
+        assert readiness(port)[0] == 200
+
     try:
         with gunicorn({**media_env, "STORAGE_URL": url}) as port:
             assert readiness(port)[0] == 200
             server.stop()
-
             started = time.monotonic()
             status, body = readiness(port)
             assert status == 503 and body["failed"] == ["storage"], body
             assert time.monotonic() - started < 10
-            assert request(port, "/admin/login/", headers={"X-Forwarded-Proto": "https"})[0] == 200
-
-            server.start()  # moto keeps nothing: the bucket is made again
-            server.client().create_bucket(Bucket="guestbook")
-            assert readiness(port)[0] == 200
+            yield port, back
     finally:
         if server.process.poll() is None:
             server.stop()
+
+
+def test_s3_stopping_and_returning(media_env):
+    """S3 unreachable: readiness names `storage` within the storage's timeouts, pages that
+    store nothing still render; S3 back: ready again, without a restart."""
+    with s3_outage(media_env) as (port, back):
+        assert request(port, "/admin/login/", headers={"X-Forwarded-Proto": "https"})[0] == 200
+        back()
 
 
 def test_storage_is_not_checked_when_local(media_env):

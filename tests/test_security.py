@@ -17,23 +17,13 @@ from tests.servers import (
     PROXY_PORT,
     ROOT,
     Balancer,
-    WebProcess,
     http_request,
-    ports_free,
     raw_request,
     require,
     via_balancer,
 )
 
 OBSERVATORY = "@mdn/mdn-http-observatory@1.4.8"
-
-
-@pytest.fixture(scope="module")
-def web(web_env):
-    ports_free()
-    process = WebProcess(web_env).wait_ready()
-    yield process
-    assert process.stop() == 0, process.log
 
 
 def still_serving():

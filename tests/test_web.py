@@ -15,24 +15,12 @@ from tests.servers import (
     HTTP_PORT,
     PROXY_LINE,
     PROXY_PORT,
-    Balancer,
-    WebProcess,
     http_request,
     login_post,
-    ports_free,
     raw_request,
-    require,
     session_key,
     via_balancer,
 )
-
-
-@pytest.fixture(scope="module")
-def web(web_env, tmp_path_factory):
-    ports_free()
-    process = WebProcess(web_env).wait_ready()
-    yield process
-    assert process.stop() == 0, process.log
 
 
 def body_json(body):
@@ -197,15 +185,6 @@ def test_oversized_body_gets_413_from_nginx(web):
 
 
 # --- behind a real load balancer ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def haproxy(web, tmp_path_factory):
-    require("haproxy", "the load-balancer test runs HAProxy (Debian package haproxy)")
-    require("openssl", "the load-balancer test makes a self-signed certificate")
-    balancer = Balancer(tmp_path_factory.mktemp("haproxy"))
-    yield balancer
-    balancer.stop()
 
 
 def test_log_into_the_admin_over_https_through_haproxy(haproxy):

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 
@@ -114,17 +113,13 @@ def test_probes_answer_through_bin_web(site, tmp_path):
 
 
 def test_the_image_builds_and_its_probes_answer(site, docker_daemon):
-    from tests.test_image import docker, wait_healthy
+    from tests.test_image import docker, run_on_host_network, wait_healthy
 
     tag = "exampleproject:without-app"
     build = docker("build", "--network", "host", "-q", "-t", tag, str(site), check=False, timeout=1200)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     ports_free()
-    name = f"exampleproject-without-app-{uuid.uuid4().hex[:8]}"
-    args = ["run", "-d", "--name", name, "--network", "host"]
-    for key, value in PRODUCTION_ENV.items():
-        args += ["-e", f"{key}={value}"]
-    docker(*args, tag)
+    name = run_on_host_network(tag, PRODUCTION_ENV)
     try:
         wait_healthy(name)  # the image's HEALTHCHECK: /healthz through nginx
         release = docker("exec", name, "bin/release", check=False)

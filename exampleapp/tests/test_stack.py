@@ -4,28 +4,14 @@ whatever the app, is tested in tests/test_web.py and tests/test_security.py."""
 
 import re
 
-import pytest
-
 from exampleapp.tests.guestbook import image_src, signed_post
 from tests.servers import (
     PROXY_LINE,
     PROXY_PORT,
-    Balancer,
-    WebProcess,
     csrf_token,
-    ports_free,
     raw_request,
-    require,
     via_balancer,
 )
-
-
-@pytest.fixture(scope="module")
-def web(web_env):
-    ports_free()
-    process = WebProcess(web_env).wait_ready()
-    yield process
-    assert process.stop() == 0, process.log
 
 
 def test_the_guestbook_through_4001(web):
@@ -94,15 +80,6 @@ def test_guestbook_input_too_long_empty_or_html(web):
     _, _, page = via_balancer("GET", "/")
     assert b"<script>alert(1)</script>" not in page
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page
-
-
-@pytest.fixture(scope="module")
-def haproxy(web, tmp_path_factory):
-    require("haproxy", "the load-balancer test runs HAProxy (Debian package haproxy)")
-    require("openssl", "the load-balancer test makes a self-signed certificate")
-    balancer = Balancer(tmp_path_factory.mktemp("haproxy"))
-    yield balancer
-    balancer.stop()
 
 
 def test_sign_the_guestbook_over_https_through_haproxy(haproxy):

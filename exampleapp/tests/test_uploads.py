@@ -5,7 +5,6 @@ visitor gets when the storage fails. The storage itself is the project's: tests/
 import io
 import os
 import re
-import time
 import urllib.request
 
 import pytest
@@ -13,8 +12,8 @@ from PIL import Image, ImageChops
 
 from exampleapp.models import Entry
 from exampleapp.tests.guestbook import image_src
-from tests.servers import MotoServer, csrf_token, gunicorn, multipart, request
-from tests.test_media import make_image, media_root, moto, opened, readiness  # noqa: F401  (fixtures)
+from tests.servers import csrf_token, gunicorn, multipart, request
+from tests.test_media import make_image, media_root, moto, opened, readiness, s3_outage  # noqa: F401  (fixtures)
 
 
 def sign_with(client, data, name="photo.jpg", content_type="image/jpeg", **fields):
@@ -254,30 +253,13 @@ def test_images_go_to_s3_and_pages_link_to_them(moto, media_env):
 def test_s3_stopping_and_returning(media_env):
     """S3 unreachable: readiness names `storage`, a post with an image answers 503 and keeps
     what was typed, the guestbook still renders; S3 back: all well again, without a restart."""
-    server = MotoServer().start()
-    server.client().create_bucket(Bucket="guestbook")
-    url = f"s3://testing:testing@guestbook?endpoint={server.endpoint}&region=us-east-1"
-    try:
-        with gunicorn({**media_env, "STORAGE_URL": url}) as port:
-            assert readiness(port)[0] == 200
-            server.stop()
-
-            started = time.monotonic()
-            status, body = readiness(port)
-            assert status == 503 and body["failed"] == ["storage"], body
-            assert time.monotonic() - started < 10
-            status, page = post_image(port, make_image(), name="Grace")
-            assert status == 503
-            assert b"The image could not be stored just now." in page and b'value="Grace"' in page
-            assert request(port, "/", headers={"X-Forwarded-Proto": "https"})[0] == 200
-
-            server.start()  # moto keeps nothing: the bucket is made again
-            server.client().create_bucket(Bucket="guestbook")
-            assert readiness(port)[0] == 200
-            assert post_image(port, make_image(), name="Grace")[0] == 302
-    finally:
-        if server.process.poll() is None:
-            server.stop()
+    with s3_outage(media_env) as (port, back):
+        status, page = post_image(port, make_image(), name="Grace")
+        assert status == 503
+        assert b"The image could not be stored just now." in page and b'value="Grace"' in page
+        assert request(port, "/", headers={"X-Forwarded-Proto": "https"})[0] == 200
+        back()
+        assert post_image(port, make_image(), name="Grace")[0] == 302
 
 
 def test_the_admin_checks_and_reencodes_images_too(admin_client, media_root):
