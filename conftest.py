@@ -144,3 +144,10 @@ def pytest_report_header(config):
     database = settings.DATABASES["default"]
     where = database["NAME"] if database["ENGINE"].endswith("sqlite3") else f"{database['HOST']}:{database['PORT']}"
     return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} at {where}"
+
+
+def pytest_collection_modifyitems(items):
+    """A test on Django's test database depends on the engine: mark it `engine` (pytest.ini)."""
+    for item in items:
+        if item.get_closest_marker("django_db") or {"db", "transactional_db"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.engine)

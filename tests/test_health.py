@@ -74,6 +74,7 @@ def unreachable_database_url():
     return "sqlite:////nonexistent-directory/db.sqlite3"
 
 
+@pytest.mark.engine
 def test_readiness_503_names_the_database_when_unreachable():
     """The real server, started against a database that is not there."""
     with gunicorn({"DATABASE_URL": unreachable_database_url(), "DATABASE_CONNECT_TIMEOUT": "2"}) as port:

@@ -10,6 +10,7 @@ import pytest
 from tests.servers import PRODUCTION_ENV, ROOT, fresh_database_url
 
 
+@pytest.mark.engine
 def test_two_releases_at_once_apply_each_migration_once(tmp_path):
     """Both runs succeed on a fresh database of the suite's engine; the lock makes the
     second wait, then find nothing left to do."""

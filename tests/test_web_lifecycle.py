@@ -86,6 +86,7 @@ def test_weak_secret_key_stops_bin_web_before_anything_starts(web_env, tmp_path)
     assert "Traceback" not in web.log and key not in web.log
 
 
+@pytest.mark.engine
 def test_release_on_start_migrates_before_serving(web_env, tmp_path):
     """Convox gen1 and Swarm have no release phase: bin/web migrates a fresh database under
     the lock, every installed app's migrations, then serves a page that needs the new tables."""

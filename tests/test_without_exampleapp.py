@@ -34,22 +34,6 @@ LEFT_OUT += ["--deselect=tests/test_security.py::test_observatory_grades_a_plus"
 LEFT_OUT += ["--deselect=tests/test_faults.py::test_64_connections_for_60_seconds_without_an_error"]
 
 
-def suite_on_sqlite():
-    url = os.environ.get("DATABASE_URL", "").strip()
-    return not url or url.startswith("sqlite:")
-
-
-# The copy's suite takes minutes and runs on SQLite whatever the outer run's database: CI
-# runs the suite on three databases, and this test in one pass only, SQLite's.
-pytestmark = pytest.mark.skipif(
-    not suite_on_sqlite(),
-    reason=(
-        "the copy without exampleapp runs its suite on SQLite: this test runs in the suite's "
-        "SQLite pass (DATABASE_URL unset) only, once per CI run"
-    ),
-)
-
-
 def edit_once(path, old, new):
     """Replace `old` in the file, which must hold it exactly once: if the file changes
     shape, this test (and README's steps) must be looked at again."""

@@ -4,6 +4,8 @@ whatever the app, is tested in tests/test_web.py and tests/test_security.py."""
 
 import re
 
+import pytest
+
 from exampleapp.tests.guestbook import image_src, signed_post
 from tests.servers import (
     PROXY_LINE,
@@ -19,6 +21,7 @@ def test_the_guestbook_through_4001(web):
     assert status == 200 and b"Sign the guestbook" in body
 
 
+@pytest.mark.engine
 def test_sign_the_guestbook_through_4001(web):
     status, headers, body = via_balancer("GET", "/")
     token = csrf_token(body)
