@@ -72,7 +72,7 @@ DEFAULT_POLICY = (
 
 
 def test_default_policy(load_settings):
-    from exampleproject.security import build_policy
+    from exampleproject.middleware import build_policy
     from tests.test_settings import PRODUCTION
 
     assert build_policy(load_settings(**PRODUCTION)["SECURE_CSP"]) == DEFAULT_POLICY
@@ -84,7 +84,7 @@ def test_secure_csp_sent_as_django_6_sends_it(settings):
     from django.http import HttpResponse
     from django.test import RequestFactory
 
-    from exampleproject.security import ContentSecurityPolicyMiddleware
+    from exampleproject.middleware import ContentSecurityPolicyMiddleware
 
     settings.SECURE_CSP = {
         "default-src": ["'self'"],
