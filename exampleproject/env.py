@@ -1,15 +1,13 @@
-"""Typed reads of environment variables for settings.py. A bad value records a problem (naming the
-variable, never echoing a secret) and gives the default; `Env.finish()` reports every problem at once.
-Blank counts as unset: docker-compose and Convox gen1 pass optional variables as `NAME=`. Ours, not
-environs (docs/decisions.md, "Env, not environs")."""
+"""Typed reads of environment variables for settings.py. A bad value records a problem and gives the
+default; `Env.finish()` reports every problem at once. Blank counts as unset: docker-compose and
+Convox gen1 pass optional variables as `NAME=` (docs/decisions.md, "Env, not environs")."""
 
 import os
 from collections.abc import Mapping
 
 BOOLEANS = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(("0", "false", "no", "off"), False)
 
-# Each may come instead from the file <NAME>_FILE names, as Docker and Kubernetes secrets do
-# (the official Docker images' convention): files show neither in `docker inspect` nor in a crash report.
+# Each may come from the file <NAME>_FILE names instead (docs/decisions.md, "Secrets from files").
 SECRETS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASE_URL", "REDIS_URL", "EMAIL_URL", "STORAGE_URL", "SENTRY_DSN")
 
 GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
@@ -36,8 +34,7 @@ class Env:
         return (self.from_files[name] if path else value) or default
 
     def _read_secret(self, name: str, path: str, also_set: bool):
-        """The file's contents, stripped (of the newline editors add); None after recording why it cannot
-        be used. Both set is refused: the two may differ, and the operator must say which."""
+        """The file's contents, stripped; None after recording why it cannot be used (only its path)."""
         problem = f"both {name} and {name}_FILE are set; set only one of them"
         if not also_set:
             try:
@@ -95,8 +92,7 @@ class Env:
         return spelled.get(raw.lower(), default)
 
     def finish(self) -> None:
-        """Stop with one message listing every problem: SystemExit, as a traceback would bury the
-        message in the platform's log."""
+        """Stop with one message listing every problem: SystemExit, not a traceback that buries it."""
         if self.problems:
             lines = "\n".join(f"  - {problem}" for problem in self.problems)
             raise SystemExit(f"Configuration error: fix these environment variables and start again.\n{lines}")

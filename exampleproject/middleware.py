@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from redis.exceptions import RedisError
 
 from exampleproject.web import PROBES, READINESS
@@ -18,12 +19,11 @@ logger = logging.getLogger(__name__)
 
 
 def check_database():
-    connection = connections["default"]
     try:
-        with connection.cursor() as cursor:
+        with connections["default"].cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception:
-        connection.close()  # the next request opens a new one
+        connections["default"].close()  # the next request opens a new one
         raise
 
 
@@ -66,18 +66,14 @@ def readiness():
     return 200, {"status": "ok", "checks": results}
 
 
-class HealthCheckMiddleware:
+class HealthCheckMiddleware(MiddlewareMixin):
     """Answers GET and HEAD on the probe paths first: probes send an IP address as Host, over plain
     HTTP, which ALLOWED_HOSTS and the HTTPS redirect would refuse."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        if request.path_info not in PROBES or request.method not in ("GET", "HEAD"):
-            return self.get_response(request)
-        status, body = readiness() if request.path_info == READINESS else liveness()
-        return JsonResponse(body, status=status, headers={"Cache-Control": "no-store"})
+    def process_request(self, request):
+        if request.path_info in PROBES and request.method in ("GET", "HEAD"):
+            status, body = readiness() if request.path_info == READINESS else liveness()
+            return JsonResponse(body, status=status, headers={"Cache-Control": "no-store"})
 
 
 def build_policy(config):
@@ -93,18 +89,14 @@ def build_policy(config):
     return "; ".join(policy)
 
 
-class ContentSecurityPolicyMiddleware:
+class ContentSecurityPolicyMiddleware(MiddlewareMixin):
     """Django 6.0's (docs/decisions.md, "Content-Security-Policy on Django 5.2"): on 6.0, use
     django.middleware.csp.ContentSecurityPolicyMiddleware and delete this class and build_policy."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.header = build_policy(settings.SECURE_CSP)
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        if self.header and "Content-Security-Policy" not in response:  # a view's own header is kept
-            response.headers["Content-Security-Policy"] = self.header
+    def process_response(self, request, response):
+        header = build_policy(settings.SECURE_CSP)
+        if header and "Content-Security-Policy" not in response:  # a view's own header is kept
+            response.headers["Content-Security-Policy"] = header
         return response
 
 
@@ -113,39 +105,20 @@ S3_ERRORS = (BotoCoreError, ClientError)
 STORAGE_ERRORS = (OSError, *S3_ERRORS)
 
 
-class ServiceUnavailableMiddleware:
+class ServiceUnavailableMiddleware(MiddlewareMixin):
     """A service's outage (a restart, a failover) answers 503 with Retry-After, which balancers and
-    clients take as "try again", and logs one line; the next request reconnects. Last in MIDDLEWARE,
-    so that it sees the views' exceptions."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
+    clients take as "try again", and logs one line; the next request reconnects."""
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (OperationalError, InterfaceError)):
-            dependency = "database"
-        elif isinstance(exception, RedisError):
-            dependency = "cache"
-        elif isinstance(exception, S3_ERRORS):
-            dependency = "file storage"
-        else:
+        errors = {"database": (OperationalError, InterfaceError), "cache": RedisError, "file storage": S3_ERRORS}
+        dependency = next((name for name, error in errors.items() if isinstance(exception, error)), None)
+        if dependency is None:
             return None
-        first_line = (str(exception).strip().splitlines() or [""])[0]
-        logger.warning(
-            "%s unavailable for %s %s: %s: %s",
-            dependency,
-            request.method,
-            request.path,
-            type(exception).__name__,
-            first_line,
-        )
+        error = f"{type(exception).__name__}: {(str(exception).strip().splitlines() or [''])[0]}"
+        logger.warning("%s unavailable for %s %s: %s", dependency, request.method, request.path, error)
         return HttpResponse(
             "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
             f"<p>The site cannot reach its {dependency} right now. Please try again in a moment.</p>",
             status=503,
-            # About how long a database restart or failover takes.
-            headers={"Retry-After": "5", "Cache-Control": "no-store"},
+            headers={"Retry-After": "5", "Cache-Control": "no-store"},  # about a database restart's length
         )

@@ -1,5 +1,5 @@
-"""What settings.py makes of the variables that hold more than one value: the backing services' URLs
-and the CSP. A mistake is recorded with env.problem, naming the variable, never its password."""
+"""What settings.py makes of the backing services' URLs and of the CSP. A mistake is recorded with
+env.problem, naming the variable, never its password."""
 
 import re
 from functools import partial
@@ -60,8 +60,8 @@ def database(env, url, data_dir, conn_max_age, connect_timeout):
 
 
 def redis(env, url):
-    """CACHES["default"]: Django's RedisCache for REDIS_URL, each server checked by redis-py's own
-    parser, so that a mistake stops start-up rather than every request; unset, memory."""
+    """CACHES["default"]: Django's RedisCache for REDIS_URL, each server checked by redis-py's parser
+    (docs/decisions.md, "REDIS_URL"); unset, each process's memory."""
     from redis.connection import parse_url
 
     local = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -117,9 +117,9 @@ SIGNED_URL_SECONDS = 3600  # how long a page's link to a private object works
 
 
 def storage(env, url, media_root):
-    """STORAGES["default"] for STORAGE_URL, and the origin its files come from (None: this site).
-    Unset: the filesystem in `media_root`; file:///path: there; s3://key:secret@bucket/prefix?region=
-    ...&endpoint=...&custom_domain=...: S3 or a compatible store (docs/decisions.md, "STORAGE_URL")."""
+    """STORAGES["default"] for STORAGE_URL, and the origin of its files (None: this site). Unset: files
+    in `media_root`; file:///path: there; s3://key:secret@bucket/prefix?region=&endpoint=&custom_domain=:
+    S3 or a compatible store (docs/decisions.md, "STORAGE_URL")."""
     local = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(media_root)}}
     problem, scheme = partial(env.problem, "STORAGE_URL"), url and _scheme(url)
     if scheme not in ("file", "s3"):
@@ -159,7 +159,7 @@ def storage(env, url, media_root):
         "secret_key": unquote(parts.password) if parts.password else None,
         "region_name": region,
         "endpoint_url": endpoint,
-        # Objects stay private, linked with signed URLs, unless a CDN domain serves them publicly.
+        # Private objects, linked with signed URLs, unless a CDN domain serves them publicly.
         "default_acl": None,
         "querystring_auth": not custom_domain,
         "querystring_expire": SIGNED_URL_SECONDS,
@@ -167,7 +167,6 @@ def storage(env, url, media_root):
         "client_config": Config(
             s3={"addressing_style": "path" if endpoint else "virtual"},  # MinIO, R2, moto: the bucket in the path
             signature_version="s3v4",
-            # S3 unreachable fails a form post fast (a 503 that keeps what was typed); an upload may read longer.
             connect_timeout=2,
             read_timeout=10,
             retries={"max_attempts": 2, "mode": "standard"},

@@ -1,6 +1,5 @@
-"""Django settings for exampleproject, read from the environment: README.md lists each variable and
-its default. With nothing set, the app runs for development on SQLite; bad configuration stops
-start-up with one message naming every variable at fault (exampleproject/env.py)."""
+"""Django settings for exampleproject, read from the environment (README.md lists each variable).
+Bad configuration stops start-up with one message naming every variable at fault."""
 
 import os
 import zoneinfo
@@ -14,22 +13,18 @@ from exampleproject.web import PROBES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# A .env file fills in variables for development, never overriding the real environment.
-# ENV_FILE names another file; empty, it reads none (the test suite's choice).
+# .env fills in variables for development, never overriding the environment; ENV_FILE names another ("": none).
 _env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
 if _env_file:
     load_dotenv(_env_file, override=False)
 env = Env()
-
 
 # --- Core ----------------------------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", False)  # a forgotten variable must never show tracebacks
 
 # Required when DEBUG is off, for every command (the image build gives collectstatic a throwaway one).
-SECRET_KEY = env.str(
-    "SECRET_KEY", "django-insecure-development-only-never-use-this-key-in-production" if DEBUG else None
-)
+SECRET_KEY = env.str("SECRET_KEY", "django-insecure-for-development-only" if DEBUG else None)
 if SECRET_KEY is None:
     env.problem("SECRET_KEY", f"required when DEBUG is off; generate one with: {GENERATE_KEY}")
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS")  # old keys, still valid while a new one rolls out
@@ -37,10 +32,7 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS")  # old keys, still valid
 # Any other Host header is refused, which stops cache poisoning and forged reset links.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not ALLOWED_HOSTS and not DEBUG:
-    env.problem(
-        "ALLOWED_HOSTS",
-        "required when DEBUG is off: the comma-separated host names of the site, e.g. example.com,www.example.com",
-    )
+    env.problem("ALLOWED_HOSTS", "required when DEBUG is off: the site's host names, e.g. example.com,www.example.com")
 
 # Derived from ALLOWED_HOSTS unless given. Checked here: Django's check (4_0.E001) looks for a
 # scheme only, and an origin with a path never matches a browser's Origin header.
@@ -49,10 +41,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS") or [
 ]
 for _origin in CSRF_TRUSTED_ORIGINS:
     if not _origin.startswith(("https://", "http://")) or "/" in _origin.split("://", 1)[1]:
-        env.problem(
-            "CSRF_TRUSTED_ORIGINS", f"{_origin!r} is not an origin; write scheme and host, e.g. https://example.com"
-        )
-
+        env.problem("CSRF_TRUSTED_ORIGINS", f"{_origin!r} is not an origin (scheme and host), e.g. https://example.com")
 
 # --- Applications --------------------------------------------------------------------------------
 
@@ -98,12 +87,9 @@ TEMPLATES = [
     },
 ]
 
-WSGI_APPLICATION = "exampleproject.wsgi.application"
-
-
 # --- Database ------------------------------------------------------------------------------------
 
-# The app's own files when no service holds them: the SQLite database and uploaded images.
+# The app's files when no service holds them: the SQLite database, uploaded images.
 DATA_DIR = Path(env.str("DATA_DIR", str(BASE_DIR / "data")))
 CONN_MAX_AGE = env.int("CONN_MAX_AGE", 600, minimum=0)  # seconds a worker keeps its connection
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)  # fail fast, not at the proxy's timeout
@@ -111,7 +97,7 @@ DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)  # bin/b
 # No release phase (Convox gen1, Swarm): bin/boot migrates, under a lock, before serving.
 RELEASE_ON_START = env.bool("RELEASE_ON_START", False)
 
-# DATABASE_URL unset: SQLite in DATA_DIR, so that a newcomer needs only Python.
+# DATABASE_URL unset: SQLite in DATA_DIR (docs/decisions.md, "Database connections").
 _database_url = env.str("DATABASE_URL")
 DATABASES = {"default": parse.database(env, _database_url, DATA_DIR, CONN_MAX_AGE, DATABASE_CONNECT_TIMEOUT)}
 
@@ -127,26 +113,22 @@ elif _rack and _link_scheme and DATABASES["default"].get("HOST") == _link_host:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-
 # --- Cache and sessions --------------------------------------------------------------------------
 
-# REDIS_URL unset: each process has its own cache. Set: sessions live in Redis, written through to
-# the database, so a Redis restart logs nobody out.
+# Sessions in Redis are written through to the database: a Redis restart logs nobody out.
 _redis_url = env.str("REDIS_URL")
 CACHE_ON_REDIS = _redis_url is not None
 CACHES = {
     "default": parse.redis(env, _redis_url),
-    # Parts of pages (rendered rows, signed image links) stay in each process even with Redis: their
-    # keys change with what they show (docs/decisions.md, "Page parts in each process").
+    # Rendered rows and signed links, in each process (docs/decisions.md, "Page parts in each process").
     "page_parts": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "page_parts"},
 }
 if CACHE_ON_REDIS:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
-
 # --- Email ---------------------------------------------------------------------------------------
 
-# EMAIL_URL sets the EMAIL_* settings; unset, mail is printed. ADMINS get error reports.
+# EMAIL_URL sets the EMAIL_* settings; unset, mail is printed.
 globals().update(parse.email(env, env.str("EMAIL_URL")))
 EMAIL_TIMEOUT = 5  # seconds: a mail server that does not answer must not hold a worker
 EMAIL_SUBJECT_PREFIX = "[exampleproject] "
@@ -155,7 +137,6 @@ ADMINS = [("", address) for address in env.list("ADMINS")]
 for _name, _address in ADMINS:
     if "@" not in _address:
         env.problem("ADMINS", f"{_address!r} is not an email address")
-
 
 # --- Passwords and internationalisation ----------------------------------------------------------
 
@@ -166,52 +147,44 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# Django's defaults otherwise: English, time zones on (USE_TZ).
 TIME_ZONE = env.str("TIME_ZONE", "UTC")
 try:
     zoneinfo.ZoneInfo(TIME_ZONE)
 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     env.problem("TIME_ZONE", f"unknown time zone {TIME_ZONE!r}; use an IANA name such as UTC or Europe/Paris")
-USE_I18N = True
-USE_TZ = True
-
 
 # --- Static files and uploads (media) ------------------------------------------------------------
 
-# collectstatic writes hashed names, cached forever, with .gz and .br copies: nginx serves them, or WhiteNoise.
+# Hashed names, cached forever, with .gz and .br copies: nginx serves them, or WhiteNoise.
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
-# STORAGE_URL unset: uploads under DATA_DIR, served by nginx (or Django alone). Hosts that share
-# nothing, or lose their disk on restart, need S3; its origin (MEDIA_ORIGIN) joins the CSP's img-src.
+# STORAGE_URL unset: uploads under DATA_DIR. Hosts that share no disk, or lose it on restart, need S3.
 MEDIA_URL = "/media/"
 _media, MEDIA_ORIGIN = parse.storage(env, env.str("STORAGE_URL"), DATA_DIR / "media")
 MEDIA_ON_DISK = _media["BACKEND"] == "django.core.files.storage.FileSystemStorage"
 MEDIA_ROOT = Path(_media["OPTIONS"]["location"]) if MEDIA_ON_DISK else DATA_DIR / "media"
-STORAGES = {
-    "default": _media,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-}
+STORAGES = {"default": _media, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
 
 # nginx accepts bodies of twice this, so a photo a little too large gets the form's message, not a 413.
 IMAGE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
-
 # --- HTTPS and security headers ------------------------------------------------------------------
 
-# TLS ends at a proxy (nginx in the image, which overwrites this header; or a platform's router).
+# TLS ends at a proxy: nginx in the image, which overwrites this header, or a platform's router.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # HTTPS only; off only to browse a local container over plain HTTP.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
 CSRF_COOKIE_HTTPONLY = True  # forms carry the token: scripts never need the cookie
-# HSTS for a year, subdomains and preload on, as the preload list requires.
+# Subdomains and preload on, as the HSTS preload list requires (docs/decisions.md, "HTTPS defaults").
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
 
-# Django 6.0's setting (exampleproject/middleware.py sends it on 5.2): resources from this site only,
-# no inline script or style, no framing. The SECURE_CSP variable replaces the directives it names.
+# Django 6.0's setting, sent on 5.2 by exampleproject/middleware.py: resources from this site only, no
+# inline script or style, no framing. The SECURE_CSP variable replaces the directives it names.
 SECURE_CSP = parse.csp(
     env,
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -220,7 +193,6 @@ SECURE_CSP = parse.csp(
 )
 if MEDIA_ORIGIN and isinstance(SECURE_CSP["img-src"], list):
     SECURE_CSP["img-src"].append(MEDIA_ORIGIN)
-
 
 # --- Logging and error tracking ------------------------------------------------------------------
 
@@ -253,7 +225,7 @@ if SENTRY_DSN and not env.problems:
     try:
         sentry_sdk.init(
             dsn=SENTRY_DSN,
-            # No personal data: a form post holds a visitor's words; a session query's parameter, its key.
+            # No personal data (docs/decisions.md, "Sentry without personal data").
             data_collection=dict(user_info=False, cookies={"mode": "off"}, http_bodies=[], database_query_data=False),
             environment=env.str("SENTRY_ENVIRONMENT", "production"),
             traces_sampler=_traces_sample_rate,  # probes and static files are never traced
