@@ -194,7 +194,7 @@ SECURE_CSP = parse.csp(
 if MEDIA_ORIGIN and isinstance(SECURE_CSP["img-src"], list):
     SECURE_CSP["img-src"].append(MEDIA_ORIGIN)
 
-# --- Logging and error tracking ------------------------------------------------------------------
+# --- Logging -------------------------------------------------------------------------------------
 
 # One line per record on stdout, which the platform collects.
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
@@ -211,6 +211,8 @@ LOGGING = {
         "django.security.DisallowedHost": {"handlers": ["stdout"], "filters": ["one_line"], "propagate": False},
     },
 }
+
+# --- Error tracking ------------------------------------------------------------------------------
 
 SENTRY_DSN = env.str("SENTRY_DSN")
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0)
