@@ -32,7 +32,10 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS")  # old keys, still valid
 # Any other Host header is refused, which stops cache poisoning and forged reset links.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not ALLOWED_HOSTS and not DEBUG:
-    env.problem("ALLOWED_HOSTS", "required when DEBUG is off: the site's host names, e.g. example.com,www.example.com")
+    env.problem(
+        "ALLOWED_HOSTS",
+        "required when DEBUG is off: the comma-separated host names of the site, e.g. example.com,www.example.com",
+    )
 
 # Derived from ALLOWED_HOSTS unless given. Checked here: Django's check (4_0.E001) looks for a
 # scheme only, and an origin with a path never matches a browser's Origin header.
@@ -147,7 +150,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Django's defaults otherwise: English, time zones on (USE_TZ).
 TIME_ZONE = env.str("TIME_ZONE", "UTC")
 try:
     zoneinfo.ZoneInfo(TIME_ZONE)
