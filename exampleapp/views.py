@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 from exampleapp.forms import EntryForm
 from exampleapp.models import Entry
 from exampleapp.notifications import notify_admins_of
-from exampleproject.services import STORAGE_ERRORS
+from exampleproject.middleware import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +76,11 @@ def blank_form_html():
     """The unsigned form's fields, rendered once per process: they are the same for every
     visitor (the CSRF token, per request, is outside them). Invalidated by a new process (a
     deploy: the code and settings that render them), and by a setting changed (in tests)."""
-    render_cache = caches["render"]
-    html = render_cache.get(BLANK_FORM_KEY)
+    page_parts = caches["page_parts"]
+    html = page_parts.get(BLANK_FORM_KEY)
     if html is None:
         html = form_fields_html(EntryForm())
-        render_cache.set(BLANK_FORM_KEY, html, None)
+        page_parts.set(BLANK_FORM_KEY, html, None)
     return html
 
 
@@ -150,7 +150,7 @@ def page_rows_sql(number):
 def forget_what_settings_rendered(setting, **kwargs):
     """Settings change only in tests; what was rendered under the old ones is dropped."""
     try:
-        caches["render"].clear()
+        caches["page_parts"].clear()
     except InvalidCacheBackendError:  # a test's CACHES without it
         pass
 

@@ -1,8 +1,5 @@
-"""
-The project's own app: its management commands, and a system check. Checks run in every
-management command that runs Django's, bin/boot's `waitfordb` among them; `collectstatic`
-runs only the staticfiles ones (BaseCommand.execute; its requires_system_checks).
-"""
+"""The project's own app: its management commands (waitfordb, nginxconf, a migrate that takes a
+lock) and a system check, which every command that runs Django's checks runs, bin/boot's included."""
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -13,8 +10,8 @@ from exampleproject.env import GENERATE_KEY
 
 
 def secret_key_is_strong(app_configs, **kwargs):
-    """Django's own test of SECRET_KEY (security.W009, which only `check --deploy` runs), as an
-    error whenever DEBUG is off: a guessable key lets anyone forge sessions and reset links."""
+    """Django's own test of SECRET_KEY (security.W009, which only `check --deploy` runs), as an error
+    whenever DEBUG is off: a guessable key lets anyone forge sessions and reset links."""
     if settings.DEBUG or not check_secret_key(app_configs):
         return []
     return [

@@ -1,27 +1,15 @@
-# Ours, not environs (15.2): it reads `NAME=` as invalid, not unset, and raises uncollected on a bad <NAME>_FILE.
-"""
-Typed reads of environment variables for settings.py, collecting every problem.
-
-A bad value does not stop the reads: each records what is wrong (naming the variable,
-never echoing a secret) and returns the default, and `Env.finish()` reports every problem
-in one message before anything starts. An empty or blank value counts as unset:
-docker-compose and Convox gen1 pass optional variables as `NAME=`.
-
-A secret may instead come from the file named by <NAME>_FILE (/run/secrets/secret_key),
-the official Docker images' convention for Docker and Kubernetes secrets: files, which
-neither `docker inspect` nor a crash report shows as it would environment variables.
-"""
+"""Typed reads of environment variables for settings.py. A bad value records a problem and gives the
+default; `Env.finish()` reports every problem at once. Blank counts as unset: docker-compose and
+Convox gen1 pass optional variables as `NAME=` (docs/decisions.md, "Env, not environs")."""
 
 import os
 from collections.abc import Mapping
 
 BOOLEANS = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(("0", "false", "no", "off"), False)
 
-# The variables whose values are secrets (keys, or URLs that may hold a password): each
-# may be given as <NAME>_FILE, the path of a file holding the value.
+# Each may come from the file <NAME>_FILE names instead (docs/decisions.md, "Secrets from files").
 SECRETS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASE_URL", "REDIS_URL", "EMAIL_URL", "STORAGE_URL", "SENTRY_DSN")
 
-# How to make a SECRET_KEY, in the messages that ask for one (settings.py, apps.py).
 GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
 
 
@@ -29,18 +17,16 @@ class Env:
     def __init__(self, environ: Mapping[str, str] = os.environ):
         self.environ = environ
         self.problems: list[str] = []
-        # Each secret's file is read once: its value, or None once its one problem is
-        # recorded (not a second "SECRET_KEY: required" about the same mistake).
+        # A secret's file is read once: its value, or None once its one problem is recorded.
         self.from_files: dict[str, str | None] = {}
 
     def problem(self, name: str, text: str) -> None:
         """Record that variable `name` is wrong; `text` must not contain its value if secret."""
-        if name not in self.from_files or self.from_files[name] is not None:
+        if self.from_files.get(name, "") is not None:
             self.problems.append(f"{name}: {text}")
 
     def str(self, name: str, default=None):
-        """The variable's value with surrounding blanks removed; unset or blank gives `default`.
-        A secret may come from the file named by <NAME>_FILE instead (not both)."""
+        """The value, stripped; unset or blank gives `default`. A secret may come from <NAME>_FILE."""
         value = self.environ.get(name, "").strip()
         path = self.environ.get(f"{name}_FILE", "").strip() if name in SECRETS else ""
         if path and name not in self.from_files:
@@ -48,16 +34,13 @@ class Env:
         return (self.from_files[name] if path else value) or default
 
     def _read_secret(self, name: str, path: str, also_set: bool):
-        """The contents of a secret's file, stripped of surrounding blanks (the trailing
-        newline `echo` and editors add); None after recording why it cannot be used.
-        Only the path is ever reported, never what the file holds."""
+        """The file's contents, stripped; None after recording why it cannot be used (only its path)."""
         problem = f"both {name} and {name}_FILE are set; set only one of them"
-        if not also_set:  # else neither silently wins: the two may differ, and the operator must say which
+        if not also_set:
             try:
                 with open(path, encoding="utf-8") as file:
-                    value = file.read().strip()
-                if value:
-                    return value
+                    if value := file.read().strip():
+                        return value
                 problem = f"{path!r} is empty"
             except OSError as exc:
                 problem = f"cannot read {path!r} ({exc.strerror or exc})"
@@ -96,7 +79,7 @@ class Env:
         return default
 
     def list(self, name: str, default=()) -> list:
-        """A comma-separated list; blanks around items and empty items are dropped."""
+        """Comma-separated; blanks around items and empty items are dropped."""
         raw = self.str(name)
         return list(default) if raw is None else [item.strip() for item in raw.split(",") if item.strip()]
 
@@ -109,8 +92,7 @@ class Env:
         return spelled.get(raw.lower(), default)
 
     def finish(self) -> None:
-        """Stop with one message listing every problem, if any: SystemExit, not an exception,
-        since the message is for the operator reading the platform's log, which a traceback buries."""
+        """Stop with one message listing every problem: SystemExit, not a traceback that buries it."""
         if self.problems:
             lines = "\n".join(f"  - {problem}" for problem in self.problems)
             raise SystemExit(f"Configuration error: fix these environment variables and start again.\n{lines}")

@@ -1,18 +1,11 @@
-"""
-Logging helpers for settings.LOGGING.
-
-Bots probe every public address with made-up Host headers; Django refuses them with a
-400, and one line per refusal says enough. A traceback for each would bury real errors.
-"""
+"""A filter for settings.LOGGING: bots send made-up Host headers all day, and Django refuses each
+with a 400; one WARNING line per refusal says enough, where a traceback each would bury real errors."""
 
 import logging
 
 
-class WithoutTraceback(logging.Filter):
-    """Log the record's message at WARNING, dropping its traceback."""
-
+class WarningWithoutTraceback(logging.Filter):
     def filter(self, record):
-        record.exc_info = None
-        record.exc_text = None
+        record.exc_info = record.exc_text = None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True

@@ -1,62 +1,124 @@
-"""
-An outage of the database (or of Redis, or of S3) answers 503, quickly, instead of a 500
-or a hang.
-
-When the database restarts or fails over, queries fail with OperationalError (the
-connection timeout, DATABASE_CONNECT_TIMEOUT, bounds how long that takes); Redis errors
-come after at most 2 s. That is not a bug in the app: the request is refused with 503
-and Retry-After, which balancers and clients treat as "try again", and the log gets one
-line naming the dependency. The next request reconnects.
-"""
+"""The project's middleware, in the order settings.MIDDLEWARE runs them: the health probes, the
+Content-Security-Policy header, and a 503 for an outage of the database, Redis or S3."""
 
 import logging
+import time
 
-from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.storage import default_storage
+from django.db import InterfaceError, OperationalError, connections
+from django.http import HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
+from redis.exceptions import RedisError
 
-from exampleproject.services import S3_ERRORS
-
-try:
-    from redis.exceptions import RedisError
-except ImportError:  # Redis is optional
-    RedisError = ()
+from exampleproject.web import PROBES, READINESS
 
 logger = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = 5  # about how long a database restart or failover takes
+
+def check_database():
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        connections["default"].close()  # the next request opens a new one
+        raise
 
 
-class ServiceUnavailableMiddleware:
-    """503 with Retry-After when the database, Redis or S3 cannot be reached."""
+def check_cache():
+    cache.set("readyz", "ok", timeout=10)
+    if cache.get("readyz") != "ok":
+        raise RuntimeError("the cache did not return what was stored")
 
-    def __init__(self, get_response):
-        self.get_response = get_response
 
-    def __call__(self, request):
-        return self.get_response(request)
+def check_storage():
+    # HeadBucket: the bucket exists and these credentials may use it; one request, within the storage's timeouts.
+    default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
+
+
+def liveness():
+    """The process answers: "restart me if I stop answering"."""
+    return 200, {"status": "ok"}
+
+
+def readiness():
+    """Each service this configuration uses answers, or 503 names those that fail: "no traffic for now"."""
+    checks = {"database": check_database}
+    if settings.CACHE_ON_REDIS:
+        checks["cache"] = check_cache
+    if not settings.MEDIA_ON_DISK:
+        checks["storage"] = check_storage
+    results = {}
+    for name, check in checks.items():
+        started = time.monotonic()
+        try:
+            check()
+            results[name] = {"status": "ok"}
+        except Exception as exc:
+            # Host names and driver messages go to the log, not to the caller.
+            logger.warning("readiness: %s failed: %s: %s", name, type(exc).__name__, exc)
+            results[name] = {"status": "error", "error": type(exc).__name__}
+        results[name]["ms"] = round((time.monotonic() - started) * 1000, 1)
+    if failed := [name for name, result in results.items() if result["status"] != "ok"]:
+        return 503, {"status": "unavailable", "failed": failed, "checks": results}
+    return 200, {"status": "ok", "checks": results}
+
+
+class HealthCheckMiddleware(MiddlewareMixin):
+    """Answers GET and HEAD on the probe paths first: probes send an IP address as Host, over plain
+    HTTP, which ALLOWED_HOSTS and the HTTPS redirect would refuse."""
+
+    def process_request(self, request):
+        if request.path_info in PROBES and request.method in ("GET", "HEAD"):
+            status, body = readiness() if request.path_info == READINESS else liveness()
+            return JsonResponse(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+def build_policy(config):
+    """The header for a SECURE_CSP dict, as Django 6.0's build_policy writes it, nonces aside."""
+    policy = []
+    for directive, values in config.items():
+        if values is True:
+            policy.append(directive)
+        elif values not in (None, False):
+            values = sorted(values) if isinstance(values, set) else [values] if isinstance(values, str) else values
+            if values:
+                policy.append(f"{directive} {' '.join(values)}")
+    return "; ".join(policy)
+
+
+class ContentSecurityPolicyMiddleware(MiddlewareMixin):
+    """Django 6.0's (docs/decisions.md, "Content-Security-Policy on Django 5.2"): on 6.0, use
+    django.middleware.csp.ContentSecurityPolicyMiddleware and delete this class and build_policy."""
+
+    def process_response(self, request, response):
+        header = build_policy(settings.SECURE_CSP)
+        if header and "Content-Security-Policy" not in response:  # a view's own header is kept
+            response.headers["Content-Security-Policy"] = header
+        return response
+
+
+# What S3 raises when it is unreachable or refuses; STORAGE_ERRORS adds the filesystem's (a full disk).
+S3_ERRORS = (BotoCoreError, ClientError)
+STORAGE_ERRORS = (OSError, *S3_ERRORS)
+
+
+class ServiceUnavailableMiddleware(MiddlewareMixin):
+    """A service's outage (a restart, a failover) answers 503 with Retry-After, which balancers and
+    clients take as "try again", and logs one line; the next request reconnects."""
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (OperationalError, InterfaceError)):
-            dependency = "database"
-        elif isinstance(exception, RedisError):
-            dependency = "cache"
-        elif isinstance(exception, S3_ERRORS):
-            dependency = "file storage"
-        else:
+        errors = {"database": (OperationalError, InterfaceError), "cache": RedisError, "file storage": S3_ERRORS}
+        dependency = next((name for name, error in errors.items() if isinstance(exception, error)), None)
+        if dependency is None:
             return None
-        logger.warning(
-            "%s unavailable for %s %s: %s: %s",
-            dependency,
-            request.method,
-            request.path,
-            type(exception).__name__,
-            str(exception).strip().splitlines()[0] if str(exception).strip() else "",
-        )
-        response = HttpResponse(
+        error = f"{type(exception).__name__}: {(str(exception).strip().splitlines() or [''])[0]}"
+        logger.warning("%s unavailable for %s %s: %s", dependency, request.method, request.path, error)
+        return HttpResponse(
             "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
             f"<p>The site cannot reach its {dependency} right now. Please try again in a moment.</p>",
             status=503,
+            headers={"Retry-After": "5", "Cache-Control": "no-store"},  # about a database restart's length
         )
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        response["Cache-Control"] = "no-store"
-        return response

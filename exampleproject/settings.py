@@ -1,52 +1,35 @@
-"""
-Django settings for exampleproject, read from the environment (twelve-factor).
-
-Every value a deployment changes comes from an environment variable; README.md lists
-each one with its default. With nothing set, the app runs for development on SQLite.
-Bad configuration stops start-up with one message that names every variable at fault.
-"""
+"""Django settings for exampleproject, read from the environment (README.md lists each variable).
+Bad configuration stops start-up with one message naming every variable at fault."""
 
 import os
 import zoneinfo
 from pathlib import Path
 
-import dj_database_url
 from dotenv import load_dotenv
 
-from exampleproject import security, services
+from exampleproject import parse
 from exampleproject.env import GENERATE_KEY, Env
+from exampleproject.web import PROBES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# A .env file fills in variables for local development. It never overrides the real
-# environment, so a platform's settings always win. ENV_FILE names another file, and an
-# empty ENV_FILE reads none (the test suite does that, to run the same everywhere).
+# .env fills in variables for development, never overriding the environment; ENV_FILE names another ("": none).
 _env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
 if _env_file:
     load_dotenv(_env_file, override=False)
-
 env = Env()
 
+# --- Core ----------------------------------------------------------------------------------------
 
-# --- Core ----------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", False)  # a forgotten variable must never show tracebacks
 
-# Off unless set: a forgotten variable must never expose tracebacks and settings.
-DEBUG = env.bool("DEBUG", False)
-
-# Signs sessions, CSRF tokens and password-reset links. Required when DEBUG is off, for
-# every command (the image build gives collectstatic a throwaway one: Dockerfile); the
-# development key is only used when DEBUG is on. A weak key stops start-up too: Django's
-# own criteria, as a system check (exampleproject/apps.py).
-_DEVELOPMENT_KEY = "django-insecure-development-only-never-use-this-key-in-production"
-SECRET_KEY = env.str("SECRET_KEY", _DEVELOPMENT_KEY if DEBUG else None)
+# Required when DEBUG is off, for every command (the image build gives collectstatic a throwaway one).
+SECRET_KEY = env.str("SECRET_KEY", "django-insecure-for-development-only" if DEBUG else None)
 if SECRET_KEY is None:
     env.problem("SECRET_KEY", f"required when DEBUG is off; generate one with: {GENERATE_KEY}")
-# Old keys still accepted for existing sessions and links while a new key rolls out.
-SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS")
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS")  # old keys, still valid while a new one rolls out
 
-# The host names this site answers to: Django rejects any other Host header, which
-# stops cache poisoning and forged password-reset links. Required in production (with
-# DEBUG on, Django allows localhost by itself). A leading dot allows subdomains.
+# Any other Host header is refused, which stops cache poisoning and forged reset links.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not ALLOWED_HOSTS and not DEBUG:
     env.problem(
@@ -54,24 +37,18 @@ if not ALLOWED_HOSTS and not DEBUG:
         "required when DEBUG is off: the comma-separated host names of the site, e.g. example.com,www.example.com",
     )
 
-# Origins whose form posts pass the CSRF check. Derived from ALLOWED_HOSTS (https only,
-# `.example.com` gives `https://*.example.com`), unless given; needed when a proxy in front
-# changes the Host header. Checked here, not left to Django's check (4_0.E001), which looks
-# for a scheme only: an origin with a path never matches a browser's Origin header.
+# Derived from ALLOWED_HOSTS unless given. Checked here: Django's check (4_0.E001) looks for a
+# scheme only, and an origin with a path never matches a browser's Origin header.
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS") or [
     f"https://*{host}" if host.startswith(".") else f"https://{host}" for host in ALLOWED_HOSTS if host != "*"
 ]
 for _origin in CSRF_TRUSTED_ORIGINS:
     if not _origin.startswith(("https://", "http://")) or "/" in _origin.split("://", 1)[1]:
-        env.problem(
-            "CSRF_TRUSTED_ORIGINS", f"{_origin!r} is not an origin; write scheme and host, e.g. https://example.com"
-        )
+        env.problem("CSRF_TRUSTED_ORIGINS", f"{_origin!r} is not an origin (scheme and host), e.g. https://example.com")
 
-
-# --- Applications --------------------------------------------------------------------
+# --- Applications --------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    # The project's own commands: waitfordb, nginxconf, and a migrate that takes a lock.
     "exampleproject",
     "exampleapp",
     "django.contrib.admin",
@@ -79,28 +56,22 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    # WhiteNoise also serves static files under runserver, as it does in production.
-    "whitenoise.runserver_nostatic",
+    "whitenoise.runserver_nostatic",  # runserver serves static files as production does
     "django.contrib.staticfiles",
 ]
 
 MIDDLEWARE = [
-    # First: probes use an IP as Host and plain HTTP, so they are answered before the
-    # HTTPS redirect and the ALLOWED_HOSTS check below could turn them away.
-    "exampleproject.health.HealthCheckMiddleware",
+    "exampleproject.middleware.HealthCheckMiddleware",  # first: before the Host check and HTTPS redirect
     "django.middleware.security.SecurityMiddleware",
-    "exampleproject.security.ContentSecurityPolicyMiddleware",
-    # Serves /static/ when nothing in front does (gunicorn alone on a PORT platform).
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "exampleproject.middleware.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ when nothing is in front (gunicorn alone)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, so it sees the views' exceptions: an outage of the database, Redis or S3
-    # answers 503 with Retry-After, not 500.
-    "exampleproject.middleware.ServiceUnavailableMiddleware",
+    "exampleproject.middleware.ServiceUnavailableMiddleware",  # last: it sees the views' exceptions
 ]
 
 ROOT_URLCONF = "exampleproject.urls"
@@ -108,7 +79,6 @@ ROOT_URLCONF = "exampleproject.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -120,143 +90,49 @@ TEMPLATES = [
     },
 ]
 
-WSGI_APPLICATION = "exampleproject.wsgi.application"
+# --- Database ------------------------------------------------------------------------------------
 
-
-# --- Database ------------------------------------------------------------------------
-
-# Where the app keeps files of its own: the SQLite database when DATABASE_URL is unset,
-# and uploaded images when STORAGE_URL is unset.
+# The app's files when no service holds them: the SQLite database, uploaded images.
 DATA_DIR = Path(env.str("DATA_DIR", str(BASE_DIR / "data")))
-
-# Keep each worker's connection open for this many seconds instead of reconnecting on
-# every request (a PostgreSQL connection costs a few milliseconds); 0 closes it per request.
-CONN_MAX_AGE = env.int("CONN_MAX_AGE", 600, minimum=0)
-
-# Give up on an unreachable database after this many seconds, so a request or a
-# readiness probe fails fast instead of hanging until the proxy's timeout.
-DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
-
-# At boot (bin/boot, bin/release), wait this many seconds for the database to come up
-# before failing: a fresh database container takes a few seconds to initialise.
-DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)
-
-# For platforms with no release phase (Convox gen1, Docker Swarm): the web process applies
-# the migrations itself (bin/release) before it serves, under a database lock, so instances
-# starting together apply each migration once. bin/boot reads it; this validates it.
+CONN_MAX_AGE = env.int("CONN_MAX_AGE", 600, minimum=0)  # seconds a worker keeps its connection
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)  # fail fast, not at the proxy's timeout
+DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)  # bin/boot waits this long for it
+# No release phase (Convox gen1, Swarm): bin/boot migrates, under a lock, before serving.
 RELEASE_ON_START = env.bool("RELEASE_ON_START", False)
 
-
-def _database_from_url(url):
-    """DATABASES['default'] for a URL, or None after naming the problem (never the URL itself)."""
-    scheme = url.split("://", 1)[0] if "://" in url else None
-    if not scheme:
-        env.problem("DATABASE_URL", "not a URL; expected e.g. postgres://user:password@host:5432/name")
-        return None
-    try:
-        # Health checks test a reused connection before each request, so a database
-        # restart costs one reconnect instead of one failed request per worker.
-        return dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
-    except dj_database_url.UnknownSchemeError:
-        env.problem("DATABASE_URL", f"unknown scheme {scheme!r}; use postgres://, mysql:// or sqlite://")
-    except (ValueError, dj_database_url.ParseError):
-        env.problem(
-            "DATABASE_URL",
-            f"cannot parse this {scheme}:// URL; check that the port is a number and that "
-            "special characters in the user name or password are %-encoded",
-        )
-    return None
-
-
+# DATABASE_URL unset: SQLite in DATA_DIR (docs/decisions.md, "Database connections").
 _database_url = env.str("DATABASE_URL")
+DATABASES = {"default": parse.database(env, _database_url, DATA_DIR, CONN_MAX_AGE, DATABASE_CONNECT_TIMEOUT)}
+
+# A Convox Rack empties two databases at each release: SQLite on the container's disk and a gen1
+# `database` link, known by the variables it sets (docs/decisions.md, "Databases a Rack empties").
 PLATFORM_VARIABLES = ("RACK", "DATABASE_SCHEME", "DATABASE_HOST")
-if _database_url is None:
-    # The embedded default: a SQLite file, so a newcomer needs nothing but Python.
-    _database = {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DATA_DIR / "db.sqlite3",
-        "CONN_MAX_AGE": CONN_MAX_AGE,
-        "CONN_HEALTH_CHECKS": True,
-    }
-    try:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        env.problem("DATA_DIR", f"cannot create {str(DATA_DIR)!r} for the SQLite database ({exc.strerror})")
-else:
-    _database = _database_from_url(_database_url) or {"ENGINE": "django.db.backends.dummy"}
-
-# On a Convox Rack, which sets RACK in every process's environment (convox/rack
-# provider/aws/formation/g1/app.json.tmpl; convox/convox provider/k8s/helpers.go), the
-# app refuses the two databases a release would empty: SQLite on the container's own disk,
-# and a gen1 `database` container reached through its link, whose volume Convox drops
-# (only absolute host paths are mounted: pkg/manifest1 service.go, MountableVolumes). The
-# link is recognised by the variables it sets beside DATABASE_URL (provider/aws
-# releases.go: DATABASE_SCHEME, DATABASE_HOST, ...); `convox env set DATABASE_URL=...`
-# replaces its URL. (Set by the platform, not by users: read from os.environ.)
-_platform = {name: os.environ.get(name, "").strip() for name in PLATFORM_VARIABLES}
-_rack = _platform["RACK"]
+_rack, _link_scheme, _link_host = (os.environ.get(name, "").strip() for name in PLATFORM_VARIABLES)
+_emptied = "which every release starts empty; point it at a managed database: convox env set DATABASE_URL=..."
 if _rack and _database_url is None:
-    env.problem(
-        "DATABASE_URL",
-        f"required on a Convox Rack (RACK={_rack}): SQLite on the container's disk loses its "
-        "data with every release; point it at a managed database: convox env set DATABASE_URL=...",
-    )
-elif _rack and _platform["DATABASE_SCHEME"] and _database.get("HOST") == _platform["DATABASE_HOST"]:
-    env.problem(
-        "DATABASE_URL",
-        f"on a Convox Rack (RACK={_rack}) this is the linked `database` container, which every "
-        "release starts empty; point it at a managed database: convox env set DATABASE_URL=...",
-    )
-
-_engine = _database["ENGINE"].rsplit(".", 1)[-1]
-_options = _database.setdefault("OPTIONS", {})
-if _engine in ("postgresql", "mysql"):
-    _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
-if _engine == "mysql":
-    try:
-        import MySQLdb  # noqa: F401  (mysqlclient, Django's reference driver, when installed)
-    except ImportError:
-        import pymysql
-
-        pymysql.install_as_MySQLdb()
-    _options.setdefault("charset", "utf8mb4")  # full Unicode, emoji included
-    # Strict mode: an over-long or invalid value is an error, not silently truncated.
-    _options.setdefault("init_command", "SET sql_mode='STRICT_TRANS_TABLES'")
-elif _engine == "sqlite3":
-    # WAL lets readers run while one worker writes; IMMEDIATE transactions and a busy
-    # timeout make concurrent writers wait their turn instead of failing with "locked".
-    _options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-    _options.setdefault("transaction_mode", "IMMEDIATE")
-    _options.setdefault("timeout", 20)
-
-DATABASES = {"default": _database}
+    env.problem("DATABASE_URL", f"required on a Convox Rack (RACK={_rack}): SQLite on the container's disk, {_emptied}")
+elif _rack and _link_scheme and DATABASES["default"].get("HOST") == _link_host:
+    env.problem("DATABASE_URL", f"on a Convox Rack (RACK={_rack}) this is the linked `database` container, {_emptied}")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache and sessions --------------------------------------------------------------------------
 
-# --- Cache and sessions --------------------------------------------------------------
-
-# REDIS_URL (what Redis add-ons set), redis:// or rediss:// (TLS): Django's Redis cache, also
-# holding sessions, which are written through to the database, so a Redis restart logs nobody
-# out. Unset: each process has its own in-memory cache, and sessions live in the database.
-CACHES = {"default": services.cache_from_url(env, env.str("REDIS_URL"))}
-if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+# Sessions in Redis are written through to the database: a Redis restart logs nobody out.
+_redis_url = env.str("REDIS_URL")
+CACHE_ON_REDIS = _redis_url is not None
+CACHES = {
+    "default": parse.redis(env, _redis_url),
+    # Rendered rows and signed links, in each process (docs/decisions.md, "Page parts in each process").
+    "page_parts": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "page_parts"},
+}
+if CACHE_ON_REDIS:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-# What the guestbook page renders from its rows (entries, the blank form, signed image links)
-# stays in each process's memory, even with Redis: keys derive from the rows (exampleapp/
-# views.py), so every process sees a change at its next request untold, nothing outlives the
-# code that rendered it (a deploy starts new processes), and a hit costs no round trip.
-# Django's default limit of 300 entries (about 3 MB a process) is kept, least recently used out.
-CACHES["render"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "render"}
 
+# --- Email ---------------------------------------------------------------------------------------
 
-# --- Email ----------------------------------------------------------------------------
-
-# EMAIL_URL: smtp:// (plain, port 25), submission:// (STARTTLS, 587), smtps:// (TLS from
-# the first byte, 465) or console://; it sets EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT,
-# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS and EMAIL_USE_SSL. Unset: mail is
-# printed to stdout. ADMINS receive error reports and a note for each signature.
-globals().update(services.email_from_url(env, env.str("EMAIL_URL")))
+# EMAIL_URL sets the EMAIL_* settings; unset, mail is printed.
+globals().update(parse.email(env, env.str("EMAIL_URL")))
 EMAIL_TIMEOUT = 5  # seconds: a mail server that does not answer must not hold a worker
 EMAIL_SUBJECT_PREFIX = "[exampleproject] "
 DEFAULT_FROM_EMAIL = SERVER_EMAIL = env.str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
@@ -265,8 +141,7 @@ for _name, _address in ADMINS:
     if "@" not in _address:
         env.problem("ADMINS", f"{_address!r} is not an email address")
 
-
-# --- Passwords and internationalisation ----------------------------------------------
+# --- Passwords and internationalisation ----------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -275,146 +150,91 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", "UTC")
 try:
     zoneinfo.ZoneInfo(TIME_ZONE)
 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     env.problem("TIME_ZONE", f"unknown time zone {TIME_ZONE!r}; use an IANA name such as UTC or Europe/Paris")
-USE_I18N = True
-USE_TZ = True
 
+# --- Static files and uploads (media) ------------------------------------------------------------
 
-# --- Static files --------------------------------------------------------------------
-
-# `collectstatic` gathers every app's files into STATIC_ROOT with content-hashed names and
-# gzip/Brotli copies beside them, so they can be cached forever. nginx serves them in the
-# image; WhiteNoise serves the same files when the app runs without nginx.
-STATIC_URL = "static/"
+# Hashed names, cached forever, with .gz and .br copies: nginx serves them, or WhiteNoise.
+STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
-
-# --- Uploaded files (media) ----------------------------------------------------------
-
-# Images attached to guestbook entries go through Django's storage API. STORAGE_URL
-# unset: files under $DATA_DIR/media (file:///path: elsewhere), served at /media/ by nginx
-# in the image (by Django when nothing is in front). Containers on several hosts, or
-# platforms whose disk does not survive a restart, need S3: s3://key:secret@bucket?region=...
+# STORAGE_URL unset: uploads under DATA_DIR. Hosts that share no disk, or lose it on restart, need S3.
 MEDIA_URL = "/media/"
-MEDIA_ROOT = DATA_DIR / "media"
-_media_storage, MEDIA_ORIGIN = services.storage_from_url(env, env.str("STORAGE_URL"), MEDIA_ROOT)
-if _media_storage["BACKEND"].endswith("FileSystemStorage"):
-    MEDIA_ROOT = Path(_media_storage["OPTIONS"]["location"])
+_media, MEDIA_ORIGIN = parse.storage(env, env.str("STORAGE_URL"), DATA_DIR / "media")
+MEDIA_ON_DISK = _media["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+MEDIA_ROOT = Path(_media["OPTIONS"]["location"]) if MEDIA_ON_DISK else DATA_DIR / "media"
+STORAGES = {"default": _media, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
 
-STORAGES = {
-    "default": _media_storage,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-}
-
-# An attached image may have up to this many bytes. nginx accepts request bodies of twice
-# that, so a photo somewhat too large gets the form's message rather than nginx's 413 page.
+# nginx accepts bodies of twice this, so a photo a little too large gets the form's message, not a 413.
 IMAGE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
+# --- HTTPS and security headers ------------------------------------------------------------------
 
-# --- HTTPS and security headers ------------------------------------------------------
-
-# The app runs behind a proxy that ends TLS (nginx in the image, which overwrites this
-# header on every request; or a platform's router), so the scheme comes from it.
+# TLS ends at a proxy: nginx in the image, which overwrites this header, or a platform's router.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-
-# Production serves HTTPS only: plain-HTTP requests are redirected, and cookies are
-# never sent over plain HTTP. Turn it off only to browse a local container over http.
+# HTTPS only; off only to browse a local container over plain HTTP.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
-SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
-CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
-
-# HSTS: browsers use HTTPS for this site for a year without trying HTTP first. Django
-# sends it on HTTPS responses only. Subdomains and preload are on, as the HSTS preload
-# list requires; turn them off if a subdomain still serves plain HTTP.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+CSRF_COOKIE_HTTPONLY = True  # forms carry the token: scripts never need the cookie
+# Subdomains and preload on, as the HSTS preload list requires (docs/decisions.md, "HTTPS defaults").
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
 
-# Content-Security-Policy: resources load from this site only and no inline script or style
-# runs, so injected markup can neither run code nor send data elsewhere; no page is framed.
-# SECURE_CSP is Django 6.0's setting, a dict of directives (security.py sends it on 5.2). With
-# STORAGE_URL on S3, img-src also allows the bucket's (or its CDN's) origin. The SECURE_CSP
-# variable replaces the directives it names, written as in the header: "script-src 'self' https://plausible.io".
-SECURE_CSP = {
-    "default-src": ["'none'"],
-    "script-src": ["'self'"],
-    "style-src": ["'self'"],
-    "img-src": ["'self'", "data:"],
-    "font-src": ["'self'"],
-    "connect-src": ["'self'"],
-    "manifest-src": ["'self'"],
-    "form-action": ["'self'"],
-    "frame-ancestors": ["'none'"],
-    "base-uri": ["'none'"],
-    "object-src": ["'none'"],
-    **security.directives(env, "SECURE_CSP", env.str("SECURE_CSP", "")),
-}
+# Django 6.0's setting, sent on 5.2 by exampleproject/middleware.py: resources from this site only, no
+# inline script or style, no framing. The SECURE_CSP variable replaces the directives it names.
+SECURE_CSP = parse.csp(
+    env,
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none';" + env.str("SECURE_CSP", ""),
+)
 if MEDIA_ORIGIN and isinstance(SECURE_CSP["img-src"], list):
-    SECURE_CSP["img-src"] = [*SECURE_CSP["img-src"], MEDIA_ORIGIN]
+    SECURE_CSP["img-src"].append(MEDIA_ORIGIN)
 
-# Scripts never need the CSRF cookie (forms carry the token), so hide it from them.
-CSRF_COOKIE_HTTPONLY = True
+# --- Logging -------------------------------------------------------------------------------------
 
-
-# --- Logging -------------------------------------------------------------------------
-
-# Everything goes to stdout, one line per record: the platform collects and ships it.
+# One line per record on stdout, which the platform collects.
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"without_traceback": {"()": "exampleproject.log.WithoutTraceback"}},
+    "filters": {"one_line": {"()": "exampleproject.log.WarningWithoutTraceback"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    # Replaces Django's default, which prints nothing when DEBUG is off and mails admins.
     "loggers": {
+        # Django's default prints nothing when DEBUG is off, and mails the admins.
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
-        # A request with a Host outside ALLOWED_HOSTS gets a 400: one line, no traceback.
-        "django.security.DisallowedHost": {
-            "handlers": ["stdout"],
-            "filters": ["without_traceback"],
-            "propagate": False,
-        },
+        "django.security.DisallowedHost": {"handlers": ["stdout"], "filters": ["one_line"], "propagate": False},
     },
 }
 
+# --- Error tracking ------------------------------------------------------------------------------
 
-# --- Error tracking -------------------------------------------------------------------
-
-# SENTRY_DSN: errors (and, at SENTRY_TRACES_SAMPLE_RATE, performance traces) go to Sentry.
-# Probes and static files are never traced.
 SENTRY_DSN = env.str("SENTRY_DSN")
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0)
 if SENTRY_DSN and not env.problems:
     import sentry_sdk
-    from sentry_sdk.integrations.django import DjangoIntegration
     from sentry_sdk.utils import BadDsn
+
+    def _traces_sample_rate(context):
+        path = (context.get("wsgi_environ") or {}).get("PATH_INFO", "")
+        return 0 if path in PROBES or path.startswith(STATIC_URL) else SENTRY_TRACES_SAMPLE_RATE
 
     try:
         sentry_sdk.init(
             dsn=SENTRY_DSN,
-            integrations=[DjangoIntegration()],
-            # No personal data: no IP addresses or user details, no cookies, no request bodies
-            # (form posts carry visitors' names and messages), and no SQL parameters (a session
-            # query's is the session key; sentry_sdk/tracing_utils.py, record_sql_queries).
-            data_collection={
-                "user_info": False,
-                "cookies": {"mode": "off"},
-                "http_bodies": [],
-                "database_query_data": False,
-            },
+            # No personal data (docs/decisions.md, "Sentry without personal data").
+            data_collection=dict(user_info=False, cookies={"mode": "off"}, http_bodies=[], database_query_data=False),
             environment=env.str("SENTRY_ENVIRONMENT", "production"),
-            traces_sampler=services.traces_sampler(SENTRY_TRACES_SAMPLE_RATE, ("/" + STATIC_URL.lstrip("/"),)),
+            traces_sampler=_traces_sample_rate,  # probes and static files are never traced
         )
     except BadDsn:
         env.problem("SENTRY_DSN", "not a Sentry DSN; expected https://<key>@<host>/<project>")
 
-
-# Last: report every problem found above at once, or go on.
 env.finish()

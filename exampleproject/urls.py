@@ -1,9 +1,5 @@
-"""
-URL configuration for exampleproject.
-
-The probes /healthz and /readyz are answered by exampleproject.health.HealthCheckMiddleware
-before URL routing, so that they bypass ALLOWED_HOSTS and the HTTPS redirect.
-"""
+"""URL configuration for exampleproject. The probes are answered before routing, by
+exampleproject.middleware.HealthCheckMiddleware."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -16,7 +12,6 @@ urlpatterns = [
     path("", include("exampleapp.urls")),
 ]
 
-# Images on the local filesystem (STORAGE_URL unset or file://): nginx serves /media/ in
-# the image; this route serves them wherever nothing is in front of Django.
-if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
-    urlpatterns.append(path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media, name="media"))
+# nginx serves /media/ in the image; this serves it wherever nothing is in front of Django.
+if settings.MEDIA_ON_DISK:
+    urlpatterns.append(path(f"{settings.MEDIA_URL[1:]}<path:path>", media, name="media"))

@@ -1,8 +1,4 @@
-"""
-WSGI config for exampleproject: the callable gunicorn serves.
-
-It exposes the WSGI callable as a module-level variable named ``application``.
-"""
+"""The WSGI callable gunicorn serves (conf/gunicorn.conf.py)."""
 
 import os
 

@@ -190,7 +190,7 @@ def test_s3_signed_links_are_reused_and_work(settings, moto, load_settings):
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
-    from exampleproject.services import SIGNED_URL_SECONDS
+    from exampleproject.parse import SIGNED_URL_SECONDS
     from exampleproject.storage import SIGNED_URL_REUSE_SECONDS
 
     url = f"s3://testing:testing@guestbook/media?endpoint={moto.endpoint}&region=us-east-1"

@@ -126,11 +126,11 @@ def test_convox_passes_every_variable_and_requires_two(convox):
 
 
 def test_convox_probe_paths_exist(convox):
-    from exampleproject.health import PROBES, liveness, readiness
+    from exampleproject.web import LIVENESS, READINESS
 
     web = convox["services"]["web"]
-    assert PROBES[web["health"]["path"]] is readiness  # readiness may fail with the database
-    assert PROBES[web["liveness"]["path"]] is liveness  # liveness never does
+    assert web["health"]["path"] == READINESS  # readiness may fail with the database
+    assert web["liveness"]["path"] == LIVENESS  # liveness never does
     assert web["health"]["timeout"] < web["health"]["interval"]
 
 

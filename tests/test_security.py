@@ -72,7 +72,7 @@ DEFAULT_POLICY = (
 
 
 def test_default_policy(load_settings):
-    from exampleproject.security import build_policy
+    from exampleproject.middleware import build_policy
     from tests.test_settings import PRODUCTION
 
     assert build_policy(load_settings(**PRODUCTION)["SECURE_CSP"]) == DEFAULT_POLICY
@@ -84,7 +84,7 @@ def test_secure_csp_sent_as_django_6_sends_it(settings):
     from django.http import HttpResponse
     from django.test import RequestFactory
 
-    from exampleproject.security import ContentSecurityPolicyMiddleware
+    from exampleproject.middleware import ContentSecurityPolicyMiddleware
 
     settings.SECURE_CSP = {
         "default-src": ["'self'"],
@@ -155,7 +155,7 @@ def test_check_deploy_is_clean_with_production_settings():
 def observatory():
     """MDN's own grader, installed from the npm registry into .pytest_cache. Its install
     script downloads lists this machine cannot reach: installed without scripts, it gets
-    our empty HSTS preload list (conf/hsts-preload.json) instead."""
+    our empty HSTS preload list (tests/hsts-preload.json) instead."""
     require("npm", "the Observatory grader is an npm package (@mdn/mdn-http-observatory)")
     require("node", "the Observatory grader runs on Node.js")
     prefix = ROOT / ".pytest_cache" / "observatory"
@@ -177,7 +177,7 @@ def observatory():
             capture_output=True,
             timeout=300,
         )
-    shutil.copy(ROOT / "conf" / "hsts-preload.json", package / "conf" / "hsts-preload.json")
+    shutil.copy(ROOT / "tests" / "hsts-preload.json", package / "conf" / "hsts-preload.json")
     return package / "src" / "scan.js"
 
 

@@ -204,7 +204,7 @@ def test_signed_links_are_reused_and_work(client, reference, settings, moto, loa
 
     from exampleapp.tests.guestbook import image_src
     from exampleapp.views import ENTRIES_SECONDS
-    from exampleproject.services import SIGNED_URL_SECONDS
+    from exampleproject.parse import SIGNED_URL_SECONDS
     from exampleproject.storage import SIGNED_URL_REUSE_SECONDS
 
     url = f"s3://testing:testing@guestbook/media?endpoint={moto.endpoint}&region=us-east-1"

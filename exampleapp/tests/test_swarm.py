@@ -176,8 +176,7 @@ def releases(image, tmp_path_factory):  # noqa: F811
         "exampleproject:swarm-v3",
         """FROM exampleproject:swarm-v2
 USER root
-RUN printf '\\ndef liveness(request):\\n    return _probe_response({"status": "broken"}, status=500)\\n\\n\\n\
-PROBES["/healthz"] = liveness\\n' >> exampleproject/health.py
+RUN printf '\\n\\ndef liveness():\\n    return 500, {"status": "broken"}\\n' >> exampleproject/middleware.py
 USER app
 """,
     )
