@@ -171,8 +171,8 @@ def test_convox_yml_needs_current_convox_not_a_rack_generation_2():
     assert len(schedule.split(" ")) == 5
     aws_cron = f"{schedule} *".split(" ")  # timer.go, Cron
     assert aws_cron[2] == "*" and aws_cron[4] == "*"  # day of month and day of week: rejected by AWS
-    readme = (ROOT / "README.md").read_text()
-    assert "convox apps create -g 1" in readme
+    page = (ROOT / "docs" / "deploy" / "convox.md").read_text()
+    assert "convox apps create -g 1" in page
 
 
 # --- 3. production data never in the database container ------------------------------------

@@ -476,7 +476,7 @@ def test_secret_file_problem_stops_start_up_without_the_value(tmp_path):
 
 
 def test_every_variable_is_documented():
-    """README's configuration reference and .env.example name every variable the app reads."""
+    """README's configuration table and .env.example name every variable the app reads."""
     readme = (ROOT / "README.md").read_text()
     env_example = (ROOT / ".env.example").read_text()
     for name in settings_variables() + deployment_variables():
