@@ -29,8 +29,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3-venv
 COPY requirements.txt .
 RUN python3 -m venv /venv && /venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
 
-# --- static: collectstatic. Its throwaway key and host never enter the image's environment,
-# so a container started without the real ones still refuses to.
+# --- static: collectstatic, whose throwaway key and host stay out of the image's environment ----
 FROM build AS static
 COPY . .
 RUN SECRET_KEY=collectstatic-signs-nothing ALLOWED_HOSTS=build.invalid python3 manage.py collectstatic --noinput -v1
