@@ -220,7 +220,8 @@ def test_gen1_migrates_on_start_and_current_convox_in_its_init_container():
 def test_compose_lists_the_optional_variables_for_convox_start():
     """Under `convox start` only listed variables reach the container: the optional ones
     are listed with an empty default (NAME=), and docker-compose.override.yml passes the
-    same names through (NAME) for docker-compose, which would otherwise set them empty."""
+    same names through (NAME) for docker-compose, which would otherwise set them empty.
+    docker-compose.yml holds the list; the override's copy must equal it."""
     web = convox_gen1.environment(COMPOSE["services"]["web"])
     required = [name for name, value, needed in web if needed]
     optional = [name for name, value, needed in web if not needed and value == ""]

@@ -1,7 +1,7 @@
 """The deployment files agree with each other: the ports, the commands, the timeouts.
 
 nginx.conf, the Dockerfile and docker-compose.yml are declarative and cannot read one
-another, so this test holds them to the same numbers.
+another, so this test holds them to the same numbers and paths.
 """
 
 import os
@@ -46,4 +46,13 @@ def test_timeouts_fit_together():
     assert gunicorn["timeout"] < proxy_read < idle
     assert draining > gunicorn["timeout"]  # requests in flight finish while draining
     assert gunicorn["graceful_timeout"] < grace <= 30  # stop finishes before SIGKILL (ECS: 30 s)
-    assert "/healthz" in COMPOSE and "/healthz" in DOCKERFILE
+
+
+def test_health_checks_ask_for_liveness():
+    """The image's HEALTHCHECK reads the path from exampleproject.web; Convox's label, being YAML, is held to it."""
+    from exampleproject.web import LIVENESS
+
+    healthcheck = re.search(r"^HEALTHCHECK .*?\]$", DOCKERFILE, re.M | re.S).group()
+    assert "from exampleproject.web import LIVENESS" in healthcheck
+    assert f"'http://127.0.0.1:{HTTP_PORT}' + LIVENESS" in healthcheck
+    assert f"- convox.health.path={LIVENESS}\n" in COMPOSE
