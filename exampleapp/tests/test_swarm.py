@@ -7,7 +7,7 @@ cluster (`stack_for_this_machine`): its kernel has no IPVS, so there is neither 
 mesh nor virtual IPs. Services resolve by DNS round robin (`endpoint_mode: dnsrr`), and
 HAProxy, the balancer's stand-in, runs in the stack on its overlay network, finds the
 web replicas through Docker's DNS, and is the one service publishing a port on the host.
-The figures it prints are README's ("Docker Swarm"): `pytest -s exampleapp/tests/test_swarm.py`.
+The figures it prints are docs/deploy/swarm.md's ("What the test measured"): `pytest -s exampleapp/tests/test_swarm.py`.
 """
 
 import collections
