@@ -290,7 +290,7 @@ USE_TZ = True
 # `collectstatic` gathers every app's files into STATIC_ROOT with content-hashed names and
 # gzip/Brotli copies beside them, so they can be cached forever. nginx serves them in the
 # image; WhiteNoise serves the same files when the app runs without nginx.
-STATIC_URL = "static/"
+STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
 
@@ -310,6 +310,7 @@ STORAGES = {
     "default": _media_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+MEDIA_ON_DISK = STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
 
 # An attached image may have up to this many bytes. nginx accepts request bodies of twice
 # that, so a photo somewhat too large gets the form's message rather than nginx's 413 page.

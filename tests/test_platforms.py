@@ -150,12 +150,11 @@ def test_convox_commands_exist(convox):
 
 
 def test_convox_timeouts_fit_gunicorn(convox):
-    import runpy
+    from exampleproject import web
 
-    gunicorn = runpy.run_path(str(ROOT / "conf" / "gunicorn.conf.py"))
-    web = convox["services"]["web"]
-    assert web["termination"]["grace"] > gunicorn["graceful_timeout"]
-    assert web["timeout"] > gunicorn["timeout"]
+    service = convox["services"]["web"]
+    assert service["termination"]["grace"] > web.GRACEFUL_TIMEOUT
+    assert service["timeout"] > web.TIMEOUT
 
 
 def test_convox_database_and_required_variables(convox):
