@@ -1,5 +1,5 @@
-"""Values the web process's parts share, each read here once: Django, gunicorn (conf/gunicorn.conf.py),
-nginx (conf/nginx*.conf, filled in by `manage.py nginxconf`) and the image's HEALTHCHECK."""
+"""What the web process's parts share, read once: Django, gunicorn (conf/gunicorn.conf.py), nginx (filled
+in by `manage.py nginxconf`) and the image's HEALTHCHECK. No Django here: gunicorn imports it first."""
 
 import contextlib
 import math
@@ -13,8 +13,7 @@ LIVENESS = "/healthz"
 READINESS = "/readyz"
 PROBES = (LIVENESS, READINESS)
 
-# An uploaded file's headers, from nginx or Django's media view: apps never reuse a name, so it is
-# cached for a year; never sniffed as another type nor rendered as a page, whatever it holds.
+# An uploaded file's, from nginx or the media view (docs/decisions.md, "Media headers").
 MEDIA_HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",
     "X-Content-Type-Options": "nosniff",
@@ -22,7 +21,7 @@ MEDIA_HEADERS = {
 }
 
 CGROUP = Path("/sys/fs/cgroup")
-# What the master, nginx and bin/web take, and what each worker adds (docs/decisions.md, "Workers per memory limit").
+# MB for the rest, and for each worker (docs/decisions.md, "Workers per memory limit").
 BASE_MB = WORKER_MB = 64
 
 
@@ -33,19 +32,18 @@ def _read(path):
 
 
 def container_cpus(cgroup=CGROUP):
-    """CPUs this process may use: its affinity, capped by a cgroup v2 or v1 CPU quota, which
-    os.cpu_count() ignores. CPU shares are a weight, not a limit: the memory limit bounds those."""
+    """CPUs this process may use: its affinity, capped by a cgroup CPU quota, which os.cpu_count() ignores."""
     v1 = cgroup / "cpu"
     quota = _read(cgroup / "cpu.max") or _read(v1 / "cpu.cfs_quota_us") + _read(v1 / "cpu.cfs_period_us")
     cpus = len(os.sched_getaffinity(0))
     with contextlib.suppress(ValueError, IndexError, ZeroDivisionError):
-        if quota[0] not in ("max", "-1"):  # no quota
+        if quota[0] not in ("max", "-1"):
             cpus = min(cpus, max(1, math.ceil(int(quota[0]) / int(quota[1]))))
     return cpus
 
 
 def container_memory_mb(cgroup=CGROUP):
-    """The cgroup v2 or v1 memory limit in MB; None without one (v1 says so with a number near 2**63)."""
+    """The cgroup memory limit in MB; None without one (v1 says so with a number near 2**63)."""
     value = _read(cgroup / "memory.max") or _read(cgroup / "memory/memory.limit_in_bytes")
     if not value or not value[0].isdigit():
         return None
@@ -54,19 +52,18 @@ def container_memory_mb(cgroup=CGROUP):
 
 
 def default_workers(cpus, memory_mb):
-    """2 per CPU plus 1, keeping a CPU busy while another worker waits on the database, and no more
-    than the memory limit holds: CPU shares would give the host's CPU count (17 workers on 8 CPUs)."""
+    """2 per CPU plus 1, so a CPU works while a worker waits on the database; as many as the memory holds."""
     by_cpu = 2 * cpus + 1
     return by_cpu if memory_mb is None else max(1, min(by_cpu, (memory_mb - BASE_MB) // WORKER_MB))
 
 
 env = Env()
-# Sockets, nginx's pid and temp files: the one writable path, so the root filesystem can be read-only.
+# Sockets, pid and temp files in one writable path, so the root filesystem can be read-only.
 RUN_DIR = env.str("WEB_RUN_DIR", "/tmp/web")
 SOCKET_PATH = f"{RUN_DIR}/gunicorn.sock"
-# gunicorn ends a request after TIMEOUT seconds, under the balancer's 60 s idle timeout; nginx waits 5 s longer.
+# A request's seconds, under the balancer's idle timeout (docs/decisions.md, "Timeouts").
 TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=1)
-# On stop, requests in flight get this long: under the 30 s platforms wait before SIGKILL.
+# On stop, what requests in flight get: under the 30 s platforms wait before SIGKILL.
 GRACEFUL_TIMEOUT = env.int("WEB_GRACEFUL_TIMEOUT", 25, minimum=1)
 CPUS = container_cpus()
 MEMORY_MB = container_memory_mb()

@@ -1,6 +1,5 @@
-"""`manage.py waitfordb`: wait, for a bounded time, until the database answers, which may come up after the
-app (bin/boot, bin/release); logs what it waits for, never the password. With --release-on-start (bin/boot)
-it then applies the migrations under the lock when settings.RELEASE_ON_START."""
+"""`manage.py waitfordb`, run by bin/boot and bin/release: the database may come up after the app, so this
+waits for it, logging what it waits for (never the password); bin/boot's --release-on-start then migrates."""
 
 import time
 
@@ -11,7 +10,7 @@ from django.db import connections
 
 
 def describe(database):
-    """The database as an operator recognises it: engine and address, no credentials."""
+    """Engine and address, no credentials."""
     engine = database["ENGINE"].rsplit(".", 1)[-1]
     if engine == "sqlite3":
         return f"sqlite3 at {database['NAME']}"
@@ -20,20 +19,13 @@ def describe(database):
 
 
 class Command(BaseCommand):
-    help = "Wait until the default database accepts connections; exit 1 after --timeout seconds."
+    help = "Wait up to DATABASE_WAIT_TIMEOUT seconds for the database to answer; exit 1 if it does not."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--timeout",
-            type=float,
-            default=settings.DATABASE_WAIT_TIMEOUT,
-            help="seconds to wait (default: DATABASE_WAIT_TIMEOUT, %(default)s)",
-        )
-        parser.add_argument(
-            "--release-on-start", action="store_true", help="then, with RELEASE_ON_START, run migrate_with_lock"
-        )
+        parser.add_argument("--release-on-start", action="store_true", help="then migrate if RELEASE_ON_START")
 
-    def handle(self, *args, timeout, release_on_start, **options):
+    def handle(self, *args, release_on_start, **options):
+        timeout = settings.DATABASE_WAIT_TIMEOUT
         connection = connections["default"]
         where = describe(connection.settings_dict)
         started = next_log = time.monotonic()
