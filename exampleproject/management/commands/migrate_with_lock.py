@@ -14,17 +14,6 @@ LOCK_NAME = "exampleproject.migrate"
 MYSQL_WAIT_SECONDS = 30
 
 
-def mysql_get_lock(cursor, log):
-    while True:
-        cursor.execute("SELECT GET_LOCK(%s, %s)", [LOCK_NAME, MYSQL_WAIT_SECONDS])
-        (got,) = cursor.fetchone()
-        if got == 1:
-            return
-        if got is None:  # an error, not a time-out: never migrate without the lock
-            raise CommandError(f"could not take the migration lock {LOCK_NAME!r} (GET_LOCK returned NULL)")
-        log(f"migrate_with_lock: another release holds {LOCK_NAME!r}; still waiting")
-
-
 @contextlib.contextmanager
 def migration_lock(alias, log=lambda message: None):
     """A PostgreSQL advisory lock, a MariaDB/MySQL named lock, or a file lock beside a SQLite database."""
@@ -39,7 +28,14 @@ def migration_lock(alias, log=lambda message: None):
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_lock(%s)", [key])
         elif connection.vendor == "mysql":
-            mysql_get_lock(cursor, log)
+            while True:
+                cursor.execute("SELECT GET_LOCK(%s, %s)", [LOCK_NAME, MYSQL_WAIT_SECONDS])
+                (got,) = cursor.fetchone()
+                if got == 1:
+                    break
+                if got is None:  # an error, not a time-out: never migrate without the lock
+                    raise CommandError(f"could not take the migration lock {LOCK_NAME!r} (GET_LOCK returned NULL)")
+                log(f"migrate_with_lock: another release holds {LOCK_NAME!r}; still waiting")
     try:
         yield
     finally:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from exampleproject import web
 
-CONF_DIR = Path(settings.BASE_DIR) / "conf"
+CONF_DIR = settings.BASE_DIR / "conf"
 PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")  # capitals: nginx's own $variables are lower case
 
 
@@ -37,11 +37,10 @@ def render(values):
         if unknown := sorted(set(PLACEHOLDER.findall(text)) - values.keys()):
             raise CommandError(f"conf/{source.name}: no value for {', '.join(unknown)} (nginxconf.nginx_values)")
         files[source.name] = PLACEHOLDER.sub(lambda match: str(values[match[1]]), text)
-    if settings.MEDIA_ON_DISK:  # else Django answers MEDIA_URL as any other path
-        headers = "".join(f'add_header {name} "{value}";\n' for name, value in web.MEDIA_HEADERS.items())
-        files["nginx-media.conf"] = f"alias {settings.MEDIA_ROOT}/;\n{headers}"
-    else:
-        files["nginx-media.conf"] = "include nginx-proxy.conf;\n"
+    # Files on disk with the media view's headers; else Django answers MEDIA_URL like any other path.
+    headers = [f'add_header {name} "{value}";' for name, value in web.MEDIA_HEADERS.items()]
+    media = [f"alias {settings.MEDIA_ROOT}/;", *headers] if settings.MEDIA_ON_DISK else ["include nginx-proxy.conf;"]
+    files["nginx-media.conf"] = "\n".join(media) + "\n"
     return files
 
 
