@@ -61,7 +61,7 @@ env = Env()
 # Sockets, pid and temp files in one writable path, so the root filesystem can be read-only.
 RUN_DIR = env.str("WEB_RUN_DIR", "/tmp/web")
 SOCKET_PATH = f"{RUN_DIR}/gunicorn.sock"
-# A request's seconds, under the balancer's idle timeout (docs/decisions.md, "Timeouts").
+# A request's seconds, under the balancer's idle timeout (docs/decisions.md, "Request timeouts").
 TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=1)
 # On stop, what requests in flight get: under the 30 s platforms wait before SIGKILL.
 GRACEFUL_TIMEOUT = env.int("WEB_GRACEFUL_TIMEOUT", 25, minimum=1)
