@@ -13,7 +13,7 @@ LIVENESS = "/healthz"
 READINESS = "/readyz"
 PROBES = (LIVENESS, READINESS)
 
-# An uploaded file's, from nginx or the media view (docs/decisions.md, "Media headers").
+# An uploaded file's headers, from nginx or the media view (docs/decisions.md, "Media headers").
 MEDIA_HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",
     "X-Content-Type-Options": "nosniff",
