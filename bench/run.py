@@ -168,9 +168,9 @@ class NginxAlone(Server):
 
 
 def nginx_workers():
-    import runpy
+    from exampleproject.web import CPUS
 
-    return runpy.run_path(str(ROOT / "conf" / "gunicorn.conf.py"))["cpus"]
+    return CPUS
 
 
 # --- load ------------------------------------------------------------------------------------

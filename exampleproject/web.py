@@ -1,7 +1,71 @@
-"""Values the web process's parts share: Django, gunicorn (conf/gunicorn.conf.py), nginx
-(written by `manage.py nginxconf`) and the image's HEALTHCHECK read each from here."""
+"""What the web process's parts share, read once: Django, gunicorn (conf/gunicorn.conf.py), nginx (filled
+in by `manage.py nginxconf`) and the image's HEALTHCHECK. No Django here: gunicorn imports it first."""
+
+import contextlib
+import math
+import os
+from pathlib import Path
+
+from exampleproject.env import Env
 
 # Health probes, by Kubernetes' names: liveness (the process answers), readiness (its services do).
 LIVENESS = "/healthz"
 READINESS = "/readyz"
 PROBES = (LIVENESS, READINESS)
+
+# An uploaded file's headers, from nginx or the media view (docs/decisions.md, "Media headers").
+MEDIA_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+CGROUP = Path("/sys/fs/cgroup")
+# MB for the rest, and for each worker (docs/decisions.md, "Workers per memory limit").
+BASE_MB = WORKER_MB = 64
+
+
+def _read(path):
+    with contextlib.suppress(OSError):
+        return path.read_text().split()
+    return []
+
+
+def container_cpus(cgroup=CGROUP):
+    """CPUs this process may use: its affinity, capped by a cgroup CPU quota, which os.cpu_count() ignores."""
+    v1 = cgroup / "cpu"
+    quota = _read(cgroup / "cpu.max") or _read(v1 / "cpu.cfs_quota_us") + _read(v1 / "cpu.cfs_period_us")
+    cpus = len(os.sched_getaffinity(0))
+    with contextlib.suppress(ValueError, IndexError, ZeroDivisionError):
+        if quota[0] not in ("max", "-1"):
+            cpus = min(cpus, max(1, math.ceil(int(quota[0]) / int(quota[1]))))
+    return cpus
+
+
+def container_memory_mb(cgroup=CGROUP):
+    """The cgroup memory limit in MB; None without one (v1 says so with a number near 2**63)."""
+    value = _read(cgroup / "memory.max") or _read(cgroup / "memory/memory.limit_in_bytes")
+    if not value or not value[0].isdigit():
+        return None
+    limit = int(value[0])
+    return None if limit >= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") else limit // 2**20
+
+
+def default_workers(cpus, memory_mb):
+    """2 per CPU plus 1, so a CPU works while a worker waits on the database; as many as the memory holds."""
+    by_cpu = 2 * cpus + 1
+    return by_cpu if memory_mb is None else max(1, min(by_cpu, (memory_mb - BASE_MB) // WORKER_MB))
+
+
+env = Env()
+# Sockets, pid and temp files in one writable path, so the root filesystem can be read-only.
+RUN_DIR = env.str("WEB_RUN_DIR", "/tmp/web")
+SOCKET_PATH = f"{RUN_DIR}/gunicorn.sock"
+# A request's seconds, under the balancer's idle timeout (docs/decisions.md, "Request timeouts").
+TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=1)
+# On stop, what requests in flight get: under the 30 s platforms wait before SIGKILL.
+GRACEFUL_TIMEOUT = env.int("WEB_GRACEFUL_TIMEOUT", 25, minimum=1)
+CPUS = container_cpus()
+MEMORY_MB = container_memory_mb()
+WORKERS = env.int("WEB_CONCURRENCY", default_workers(CPUS, MEMORY_MB), minimum=1)
+env.finish()

@@ -7,11 +7,10 @@ key that Convox would drop shows here. What the image does under Convox's rules 
 for real in tests/test_image.py (the Convox gen1 section).
 """
 
-import runpy
-
 import pytest
 import yaml
 
+from exampleproject import web
 from tests import convox_gen1
 from tests.servers import ROOT
 from tests.test_settings import deployment_variables, settings_variables
@@ -243,11 +242,6 @@ def test_memory_declared_in_both_manifests():
     assert compose_bytes == CONVOX["services"]["web"]["scale"]["memory"] * 2**20
 
 
-@pytest.fixture(scope="module")
-def gunicorn_conf():
-    return runpy.run_path(str(ROOT / "conf" / "gunicorn.conf.py"))
-
-
 @pytest.mark.parametrize(
     "files, expected",
     [
@@ -258,11 +252,11 @@ def gunicorn_conf():
         ({}, None),  # no cgroup files at all
     ],
 )
-def test_memory_limit_read_from_cgroups(gunicorn_conf, tmp_path, files, expected):
+def test_memory_limit_read_from_cgroups(tmp_path, files, expected):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    assert gunicorn_conf["container_memory_mb"](tmp_path) == expected
+    assert web.container_memory_mb(tmp_path) == expected
 
 
 @pytest.mark.parametrize(
@@ -274,18 +268,18 @@ def test_memory_limit_read_from_cgroups(gunicorn_conf, tmp_path, files, expected
         ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
     ],
 )
-def test_cpu_quota_read_from_cgroups(gunicorn_conf, tmp_path, files, expected):
+def test_cpu_quota_read_from_cgroups(tmp_path, files, expected):
     import os
 
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     affinity = len(os.sched_getaffinity(0))
-    assert gunicorn_conf["container_cpus"](tmp_path) == min(affinity, expected or affinity)
+    assert web.container_cpus(tmp_path) == min(affinity, expected or affinity)
 
 
-def test_default_workers(gunicorn_conf):
-    workers = gunicorn_conf["default_workers"]
+def test_default_workers():
+    workers = web.default_workers
     assert workers(8, None) == 17  # no memory limit: 2 x CPUs + 1
     assert workers(8, 256) == 3  # a gen1 Rack's default 256 MB on an 8-CPU host: not 17
     assert workers(8, 512) == 7

@@ -6,8 +6,8 @@ another, so this test holds them to the same numbers and paths.
 
 import os
 import re
-import runpy
 
+from exampleproject import web
 from tests.servers import HTTP_PORT, PROXY_PORT, ROOT
 
 NGINX = (ROOT / "conf" / "nginx.conf").read_text()
@@ -33,7 +33,6 @@ def test_commands_exist():
 
 
 def test_timeouts_fit_together():
-    gunicorn = runpy.run_path(str(ROOT / "conf" / "gunicorn.conf.py"))
     idle = int(re.search(r"convox\.idle\.timeout=(\d+)", COMPOSE).group(1))
     draining = int(re.search(r"convox\.draining\.timeout=(\d+)", COMPOSE).group(1))
     grace = int(re.search(r"stop_grace_period: (\d+)s", COMPOSE).group(1))
@@ -43,9 +42,9 @@ def test_timeouts_fit_together():
     # The balancer's TCP/SSL listeners cut a connection silent for `idle` seconds: longer
     # than nginx waits for a response, so a slow request ends at gunicorn or nginx (504),
     # never cut off mid-request by the balancer.
-    assert gunicorn["timeout"] < proxy_read < idle
-    assert draining > gunicorn["timeout"]  # requests in flight finish while draining
-    assert gunicorn["graceful_timeout"] < grace <= 30  # stop finishes before SIGKILL (ECS: 30 s)
+    assert web.TIMEOUT < proxy_read < idle
+    assert draining > web.TIMEOUT  # requests in flight finish while draining
+    assert web.GRACEFUL_TIMEOUT < grace <= 30  # stop finishes before SIGKILL (ECS: 30 s)
 
 
 def test_health_checks_ask_for_liveness():

@@ -68,6 +68,17 @@ def test_port_mode_static_files_from_whitenoise(port_web):
         assert "max-age=315360000" in headers["cache-control"][0]
 
 
+def test_blank_web_concurrency_counts_as_unset(web_env):
+    """gunicorn itself fails on WEB_CONCURRENCY="" as it loads; `convox start` passes NAME= (bin/boot)."""
+    port = free_port()
+    web = WebProcess({**web_env, "PORT": str(port), "WEB_CONCURRENCY": " "}, port=port, command="bin/gunicorn")
+    try:
+        web.wait_ready()
+        assert re.search(r"\] \d+ workers \(\d+ CPU, ", web.log), web.log
+    finally:
+        web.stop()
+
+
 # --- Heroku-style: the files a buildpack reads --------------------------------------------------
 
 
@@ -150,12 +161,11 @@ def test_convox_commands_exist(convox):
 
 
 def test_convox_timeouts_fit_gunicorn(convox):
-    import runpy
+    from exampleproject import web
 
-    gunicorn = runpy.run_path(str(ROOT / "conf" / "gunicorn.conf.py"))
-    web = convox["services"]["web"]
-    assert web["termination"]["grace"] > gunicorn["graceful_timeout"]
-    assert web["timeout"] > gunicorn["timeout"]
+    service = convox["services"]["web"]
+    assert service["termination"]["grace"] > web.GRACEFUL_TIMEOUT
+    assert service["timeout"] > web.TIMEOUT
 
 
 def test_convox_database_and_required_variables(convox):

@@ -28,11 +28,11 @@ def settings_variables():
 
 
 def deployment_variables():
-    """Every variable conf/gunicorn.conf.py and the web commands (bin/web, bin/gunicorn,
-    bin/boot) read."""
-    gunicorn = (ROOT / "conf" / "gunicorn.conf.py").read_text()
+    """Every variable the web process's parts (exampleproject/web.py, conf/gunicorn.conf.py) and
+    the web commands (bin/web, bin/gunicorn, bin/boot) read."""
+    python = "".join((ROOT / name).read_text() for name in ("exampleproject/web.py", "conf/gunicorn.conf.py"))
     scripts = "".join((ROOT / "bin" / name).read_text() for name in ("web", "gunicorn", "boot"))
-    names = set(re.findall(r'(?:_int_env|os\.environ\.get)\(\s*"([A-Z_]+)"', gunicorn))
+    names = set(re.findall(r'(?:env\.\w+|os\.environ\.get)\(\s*"([A-Z_]+)"', python))
     names |= set(re.findall(r"\$\{([A-Z_]+):-", scripts))
     # Set by the web commands for gunicorn, not by users.
     return sorted(names - {"WEB_GUNICORN_PORT", "PYTHON"})

@@ -1,20 +1,16 @@
-"""
-`manage.py waitfordb`: wait until the database accepts connections, for a bounded time.
-
-bin/boot (the web process) and bin/release run it first, because on a fresh `docker-compose up` or a
-platform restart the database may come up after the app. It logs what it waits for
-(never the password), and fails with one clear line when the time is up.
-"""
+"""`manage.py waitfordb`, run by bin/boot and bin/release: the database may come up after the app, so this
+waits for it, logging what it waits for (never the password); bin/boot's --release-on-start then migrates."""
 
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 
 def describe(database):
-    """The database as an operator recognises it: engine and address, no credentials."""
+    """Engine and address, no credentials."""
     engine = database["ENGINE"].rsplit(".", 1)[-1]
     if engine == "sqlite3":
         return f"sqlite3 at {database['NAME']}"
@@ -23,46 +19,38 @@ def describe(database):
 
 
 class Command(BaseCommand):
-    help = "Wait until the default database accepts connections; exit 1 after --timeout seconds."
+    help = "Wait up to DATABASE_WAIT_TIMEOUT seconds for the database to answer; exit 1 if it does not."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--timeout",
-            type=float,
-            default=settings.DATABASE_WAIT_TIMEOUT,
-            help="seconds to wait (default: DATABASE_WAIT_TIMEOUT, %(default)s)",
-        )
+        parser.add_argument("--release-on-start", action="store_true", help="then migrate if RELEASE_ON_START")
 
-    def handle(self, *args, timeout, **options):
+    def handle(self, *args, release_on_start, **options):
+        timeout = settings.DATABASE_WAIT_TIMEOUT
         connection = connections["default"]
         where = describe(connection.settings_dict)
-        started = time.monotonic()
-        next_log = started
-        waited = False
+        started = next_log = time.monotonic()
         while True:
             try:
-                connection.ensure_connection()
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT 1")
+                break
             except Exception as exc:
-                connection.close()
                 elapsed = time.monotonic() - started
-                problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                problem = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
                 if elapsed >= timeout:
                     raise CommandError(
                         f"the database ({where}) did not answer within {timeout:g} s; last error: {problem}"
                     ) from None  # the message says it all; a traceback would bury it
-                waited = True
                 if time.monotonic() >= next_log:
                     self.stderr.write(
                         f"waitfordb: waiting for the database ({where}): {problem} [{elapsed:.0f}/{timeout:g} s]"
                     )
                     next_log += 5
-                time.sleep(min(0.5, max(0.0, timeout - elapsed)))
-            else:
+                time.sleep(min(0.5, timeout - elapsed))
+            finally:
                 connection.close()
-                if waited:  # the wait was logged, so is its end
-                    self.stderr.write(
-                        f"waitfordb: the database ({where}) is up after {time.monotonic() - started:.1f} s"
-                    )
-                return
+        if next_log > started:  # the wait was logged, so is its end
+            self.stderr.write(f"waitfordb: the database ({where}) is up after {time.monotonic() - started:.1f} s")
+        if release_on_start and settings.RELEASE_ON_START:
+            self.stderr.write("waitfordb: RELEASE_ON_START: applying migrations before serving")
+            call_command("migrate_with_lock", interactive=False)
