@@ -93,10 +93,13 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
     """Django 6.0's (docs/decisions.md, "Content-Security-Policy on Django 5.2"): on 6.0, use
     django.middleware.csp.ContentSecurityPolicyMiddleware and delete this class and build_policy."""
 
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.header = build_policy(settings.SECURE_CSP)  # once per process, not per response
+
     def process_response(self, request, response):
-        header = build_policy(settings.SECURE_CSP)
-        if header and "Content-Security-Policy" not in response:  # a view's own header is kept
-            response.headers["Content-Security-Policy"] = header
+        if self.header and "Content-Security-Policy" not in response:  # a view's own header is kept
+            response.headers["Content-Security-Policy"] = self.header
         return response
 
 
