@@ -1,5 +1,5 @@
-"""What the web process's parts share, read once: Django, gunicorn (conf/gunicorn.conf.py), nginx (filled
-in by `manage.py nginxconf`) and the image's HEALTHCHECK. No Django here: gunicorn imports it first."""
+"""What the web process's parts share, read once: Django, gunicorn, nginx (filled in by `manage.py
+nginxconf`) and the image's HEALTHCHECK. No Django here: gunicorn imports it first."""
 
 import contextlib
 import math
