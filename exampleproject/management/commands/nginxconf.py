@@ -38,7 +38,9 @@ def render(values):
             raise CommandError(f"conf/{source.name}: no value for {', '.join(unknown)} (nginxconf.nginx_values)")
         files[source.name] = PLACEHOLDER.sub(lambda match: str(values[match[1]]), text)
     # Files on disk with the media view's headers; else Django answers MEDIA_URL like any other path.
-    headers = [f'add_header {name} "{value}";' for name, value in web.MEDIA_HEADERS.items()]
+    # Cached only when found; the rest on nginx's error pages too.
+    always = {name: "" if name == "Cache-Control" else " always" for name in web.MEDIA_HEADERS}
+    headers = [f'add_header {name} "{value}"{always[name]};' for name, value in web.MEDIA_HEADERS.items()]
     media = [f"alias {settings.MEDIA_ROOT}/;", *headers] if settings.MEDIA_ON_DISK else ["include nginx-proxy.conf;"]
     files["nginx-media.conf"] = "\n".join(media) + "\n"
     return files
