@@ -8,6 +8,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -153,12 +154,13 @@ def test_check_deploy_is_clean_with_production_settings():
 
 @pytest.fixture(scope="module")
 def observatory():
-    """MDN's own grader, installed from the npm registry into .pytest_cache. Its install
-    script downloads lists this machine cannot reach: installed without scripts, it gets
-    our empty HSTS preload list (tests/hsts-preload.json) instead."""
+    """MDN's own grader, installed from the npm registry once per user and version (in the
+    user's cache, not in each clone). Its install script downloads lists this machine cannot
+    reach: installed without scripts, it gets our empty HSTS preload list instead."""
     require("npm", "the Observatory grader is an npm package (@mdn/mdn-http-observatory)")
     require("node", "the Observatory grader runs on Node.js")
-    prefix = ROOT / ".pytest_cache" / "observatory"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    prefix = cache / "exampleproject-tests" / OBSERVATORY.replace("/", "-")
     package = prefix / "node_modules" / "@mdn" / "mdn-http-observatory"
     if not (package / "src" / "scan.js").exists():
         subprocess.run(
