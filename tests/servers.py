@@ -112,7 +112,7 @@ def require_docker(why):
     except (FileNotFoundError, subprocess.TimeoutExpired):
         running = False
     if not running:
-        unavailable(f"no Docker daemon ({why}; start one with ../shared/ci/docker-offline postgres)")
+        unavailable(f"no Docker daemon ({why})")
 
 
 def copy_working_tree(destination):

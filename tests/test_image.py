@@ -1,7 +1,7 @@
 """The image and docker-compose.yml, built and run for real.
 
 Skipped where no Docker daemon runs; under REQUIRE_DOCKER=1 (CI) that is a failure.
-CI provides Docker and the base images with ../shared/ci/docker-offline postgres.
+Without a Docker daemon they skip, saying why; CI (.ci/run) provides one.
 """
 
 import json
@@ -40,7 +40,7 @@ def docker(*args, check=True, timeout=600, **kwargs):
 def docker_daemon():
     require_docker("the image tests build and run it")
     if docker("image", "inspect", "debian:trixie-slim", check=False).returncode != 0:
-        pytest.fail("debian:trixie-slim is missing: run ../shared/ci/docker-offline")
+        pytest.fail("debian:trixie-slim is missing: docker pull debian:trixie-slim")
 
 
 @pytest.fixture(scope="session")
@@ -268,7 +268,7 @@ def compose_env(image, docker_daemon):
 
     require("docker-compose", "the compose test runs docker-compose v1")
     if docker("image", "inspect", "postgres:17", check=False).returncode != 0:
-        pytest.fail("postgres:17 is missing: run ../shared/ci/docker-offline postgres")
+        pytest.fail("postgres:17 is missing: docker pull postgres:17")
     for port in (80, 443):
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:

@@ -94,7 +94,7 @@ def swarm():
     require_docker("the Swarm test deploys the stack")
     for needed in ("postgres:17", "debian:trixie-slim"):
         if docker("image", "inspect", needed, check=False).returncode != 0:
-            pytest.fail(f"{needed} is missing: run ../shared/ci/docker-offline postgres")
+            pytest.fail(f"{needed} is missing: docker pull {needed}")
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
     if state not in ("inactive", "active"):
         pytest.fail(f"this Docker's swarm mode is {state!r}; the test needs it inactive or active")
