@@ -61,7 +61,11 @@ class Postgres:
             "postgres:17",
         )
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/app"
-        self.wait_up()
+        try:
+            self.wait_up()
+        except BaseException:  # the fixture never gets it to remove: no container is left behind
+            self.remove()
+            raise
 
     def accepts(self):
         import psycopg2
