@@ -17,6 +17,7 @@ class Env:
     def __init__(self, environ: Mapping[str, str] = os.environ):
         self.environ = environ
         self.problems: list[str] = []
+        self.hint = ""  # a line after the problems, for the reader who may not be on a platform
         # A secret's file is read once: its value, or None once its one problem is recorded.
         self.from_files: dict[str, str | None] = {}
 
@@ -95,4 +96,5 @@ class Env:
         """Stop with one message listing every problem: SystemExit, not a traceback that buries it."""
         if self.problems:
             lines = "\n".join(f"  - {problem}" for problem in self.problems)
-            raise SystemExit(f"Configuration error: fix these environment variables and start again.\n{lines}")
+            hint = f"\n{self.hint}" if self.hint else ""
+            raise SystemExit(f"Configuration error: fix these environment variables and start again.\n{lines}{hint}")

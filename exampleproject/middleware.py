@@ -1,6 +1,7 @@
 """The project's middleware, in the order settings.MIDDLEWARE runs them: the health probes, the
 Content-Security-Policy header, and a 503 for an outage of the database, Redis or S3."""
 
+import json
 import logging
 import time
 
@@ -91,15 +92,41 @@ def build_policy(config):
 
 class ContentSecurityPolicyMiddleware(MiddlewareMixin):
     """Django 6.0's (docs/decisions.md, "Content-Security-Policy on Django 5.2"): on 6.0, use
-    django.middleware.csp.ContentSecurityPolicyMiddleware and delete this class and build_policy."""
+    django.middleware.csp.ContentSecurityPolicyMiddleware and delete this class and build_policy.
+    Under DEBUG it also logs the browser's reports of what the policy would block."""
 
     def __init__(self, get_response):
         super().__init__(get_response)
-        self.header = build_policy(settings.SECURE_CSP)  # once per process, not per response
+        self.headers = {  # once per process, not per response
+            "Content-Security-Policy": build_policy(settings.SECURE_CSP),
+            "Content-Security-Policy-Report-Only": build_policy(settings.SECURE_CSP_REPORT_ONLY),
+        }
+        self.report_path = settings.DEBUG and settings.SECURE_CSP_REPORT_ONLY.get("report-uri")
+
+    def process_request(self, request):
+        if self.report_path and request.path == self.report_path and request.method == "POST":
+            try:
+                report = json.loads(request.body)["csp-report"]
+                what = report.get("blocked-uri") or "?"
+                where = f"{report.get('document-uri', '?')} line {report.get('line-number', '?')}"
+                directive = report.get("effective-directive") or report.get("violated-directive", "?")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return HttpResponse(status=400)
+            # %r: what a page reports is quoted and escaped, so it cannot forge a log line.
+            logger.warning(
+                "Content-Security-Policy: production would block %r (%s) at %r; allow it in SECURE_CSP "
+                "or move it to a static file",
+                what,
+                directive,
+                where,
+            )
+            return HttpResponse(status=204)
+        return None
 
     def process_response(self, request, response):
-        if self.header and "Content-Security-Policy" not in response:  # a view's own header is kept
-            response.headers["Content-Security-Policy"] = self.header
+        for name, value in self.headers.items():
+            if value and name not in response:  # a view's own header is kept
+                response.headers[name] = value
         return response
 
 

@@ -37,6 +37,10 @@ if not ALLOWED_HOSTS and not DEBUG:
         "required when DEBUG is off: the comma-separated host names of the site, e.g. example.com,www.example.com",
     )
 
+# A developer's first manage.py command without .env: say where development's DEBUG=true comes from.
+if not DEBUG and not env.str("DEBUG") and env.problems and _env_file and not os.path.exists(_env_file):
+    env.hint = "Developing on this machine? bin/dev creates .env from .env.example, which sets DEBUG=true."
+
 # Derived from ALLOWED_HOSTS unless given. Checked here: Django's check (4_0.E001) looks for a
 # scheme only, and an origin with a path never matches a browser's Origin header.
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS") or [
@@ -195,6 +199,11 @@ SECURE_CSP = parse.csp(
 )
 if MEDIA_ORIGIN and isinstance(SECURE_CSP["img-src"], list):
     SECURE_CSP["img-src"].append(MEDIA_ORIGIN)
+# Under DEBUG the policy is only reported, so Django's debug pages (inline script and style) work:
+# the browser's console and runserver's log say what production would block.
+SECURE_CSP_REPORT_ONLY = {}
+if DEBUG:
+    SECURE_CSP, SECURE_CSP_REPORT_ONLY = {}, {**SECURE_CSP, "report-uri": "/__csp-report__"}
 
 # --- Logging -------------------------------------------------------------------------------------
 
