@@ -16,6 +16,15 @@ def collected_static(tmp_path_factory):
         yield static_root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_container_left():
+    """At the end of the run, remove any container a test started and could not remove."""
+    yield
+    from tests.servers import remove_containers
+
+    remove_containers()
+
+
 @pytest.fixture(scope="session")
 def web_env(tmp_path_factory):
     """What bin/web needs, once per run: a fresh database migrated by bin/release, and
@@ -142,12 +151,29 @@ def pytest_report_header(config):
     from django.conf import settings
 
     database = settings.DATABASES["default"]
-    where = database["NAME"] if database["ENGINE"].endswith("sqlite3") else f"{database['HOST']}:{database['PORT']}"
-    return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} at {where}"
+    if database["ENGINE"].endswith("sqlite3"):
+        return "database: SQLite, a test database of its own (DATABASE_URL is unset)"
+    engine = database["ENGINE"].rsplit(".", 1)[-1]
+    return f"database: {engine} at {database['HOST']}:{database['PORT']}, test database test_{database['NAME']}"
 
 
-def pytest_collection_modifyitems(items):
-    """A test on Django's test database depends on the engine: mark it `engine` (pytest.ini)."""
+# A test that uses one of these starts real servers or containers: it is `slow` (pytest.ini).
+SERVER_FIXTURES = {"web_env", "media_env", "service_env", "docker_daemon"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true", help="leave out the slow tests (marker slow): under a minute")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests on Django's test database `engine` and tests on real servers `slow` (pytest.ini);
+    with --quick, leave the slow ones out."""
     for item in items:
         if item.get_closest_marker("django_db") or {"db", "transactional_db"} & set(item.fixturenames):
             item.add_marker(pytest.mark.engine)
+        if SERVER_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+    if config.getoption("quick"):
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]

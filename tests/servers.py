@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +16,27 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
     "ALLOWED_HOSTS": "localhost,127.0.0.1",
 }
+
+
+# In the name of every container this run starts, so that the run's end removes any a failed
+# test left behind (conftest.py, no_container_left), and none of another run's.
+RUN_ID = uuid.uuid4().hex[:6]
+
+
+def container_name(kind):
+    return f"exampleproject-{kind}-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+
+
+def remove_containers():
+    """Every container this run named (and its anonymous volumes), whatever became of its test."""
+    import shutil
+
+    if shutil.which("docker"):
+        listed = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"name=-{RUN_ID}-"], capture_output=True, text=True, timeout=60
+        )
+        if ids := listed.stdout.split():
+            subprocess.run(["docker", "rm", "-fv", *ids], capture_output=True, timeout=120)
 
 
 def free_port():
@@ -105,14 +127,34 @@ def require(tool, why):
         unavailable(f"{tool} is not installed: {why}")
 
 
-def require_docker(why):
-    """A Docker daemon must be running: see unavailable()."""
+def require_docker(why, images=()):
+    """A Docker daemon must be running, with `images` in its store: see unavailable(). The tests
+    never pull: they reach no network, and a user's `docker pull` is one command."""
     try:
         running = subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
     except (FileNotFoundError, subprocess.TimeoutExpired):
         running = False
     if not running:
         unavailable(f"no Docker daemon ({why})")
+    for image in images:
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=30).returncode:
+            unavailable(f"Docker has no {image} image ({why}): docker pull {image}")
+
+
+def require_ports(*ports, why, by_this_user=True):
+    """127.0.0.1's `ports` must be free and, `by_this_user`, bindable by this user (under 1024:
+    root's); Docker's daemon binds published ports itself."""
+    for port in ports:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                unavailable(f"127.0.0.1:{port} is in use ({why})")
+        if by_this_user:
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except PermissionError:
+                    unavailable(f"binding port {port} needs root ({why})")
 
 
 def copy_working_tree(destination):
@@ -261,11 +303,11 @@ def prepare_web_env(database_name, tmp_path):
 
 
 def apps_with_migrations():
-    """The label of every installed app that has migrations (admin, auth, ..., and the apps
-    added to INSTALLED_APPS)."""
+    """The label of every installed app that has a migration (admin, auth, ..., and the apps
+    added to INSTALLED_APPS; not one fresh from startapp, whose migrations/ is empty)."""
     from django.apps import apps
 
-    return [config.label for config in apps.get_app_configs() if (Path(config.path) / "migrations").is_dir()]
+    return [config.label for config in apps.get_app_configs() if any(Path(config.path).glob("migrations/0*.py"))]
 
 
 def create_admin(env, command=(sys.executable, "manage.py")):

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
 
@@ -22,6 +21,7 @@ from tests.servers import (
     ROOT,
     Balancer,
     WebProcess,
+    container_name,
     create_admin,
     free_port,
     http_request,
@@ -45,7 +45,7 @@ class Postgres:
     """A postgres:17 container published on 127.0.0.1:<port>, to stop and start at will."""
 
     def __init__(self):
-        self.name = f"exampleproject-faults-{uuid.uuid4().hex[:8]}"
+        self.name = container_name("faults")
         self.port = free_port()
         docker(
             "run",
@@ -104,11 +104,17 @@ def postgres():
     require_docker("the database fault tests stop and start a postgres:17 container")
     require("nginx", "bin/web runs nginx in front of gunicorn (Debian package nginx)")
     database = Postgres()
-    env = {"PATH": f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin", **PRODUCTION_ENV, "DATABASE_URL": database.url}
-    subprocess.run(["bin/release"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
-    create_admin(env)
-    yield database
-    database.remove()
+    try:
+        env = {
+            "PATH": f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin",
+            **PRODUCTION_ENV,
+            "DATABASE_URL": database.url,
+        }
+        subprocess.run(["bin/release"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+        create_admin(env)
+        yield database
+    finally:
+        database.remove()
 
 
 @pytest.fixture

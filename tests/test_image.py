@@ -7,7 +7,6 @@ Without a Docker daemon they skip, saying why; CI (.ci/run) provides one.
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 import uuid
@@ -21,11 +20,13 @@ from tests.servers import (
     PROXY_PORT,
     ROOT,
     InFlight,
+    container_name,
     copy_working_tree,
     http_request,
     login_post,
     raw_request,
     require_docker,
+    require_ports,
 )
 
 IMAGE = "exampleproject:test"
@@ -38,9 +39,7 @@ def docker(*args, check=True, timeout=600, **kwargs):
 
 @pytest.fixture(scope="session")
 def docker_daemon():
-    require_docker("the image tests build and run it")
-    if docker("image", "inspect", "debian:trixie-slim", check=False).returncode != 0:
-        pytest.fail("debian:trixie-slim is missing: docker pull debian:trixie-slim")
+    require_docker("the image tests build and run it", images=["debian:trixie-slim"])
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +133,7 @@ def container(image, tmp_path_factory):
 
 def run_on_host_network(image, environ):
     """`docker run -d` of the image on the host network with these variables; returns its name."""
-    name = f"exampleproject-test-{uuid.uuid4().hex[:8]}"
+    name = container_name("test")
     docker("run", "-d", "--name", name, "--network", "host", *(f"--env={k}={v}" for k, v in environ.items()), image)
     return name
 
@@ -267,12 +266,8 @@ def compose_env(image, docker_daemon):
     from tests.servers import require
 
     require("docker-compose", "the compose test runs docker-compose v1")
-    if docker("image", "inspect", "postgres:17", check=False).returncode != 0:
-        pytest.fail("postgres:17 is missing: docker pull postgres:17")
-    for port in (80, 443):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                pytest.fail(f"127.0.0.1:{port} is in use; docker-compose.yml maps the balancer ports 80 and 443")
+    require_docker("docker-compose.yml's database", images=["postgres:17"])
+    require_ports(80, 443, why="docker-compose.yml maps the balancer's ports 80 and 443", by_this_user=False)
     # docker-compose would build the same Dockerfile; reuse the image built above.
     docker("tag", image, f"{COMPOSE_PROJECT}_web")
     env = {**os.environ, **PRODUCTION_ENV, "ALLOWED_HOSTS": "localhost"}
@@ -404,7 +399,7 @@ def test_runs_with_a_read_only_root_filesystem(image, tmp_path):
     from tests.servers import fresh_database_url, ports_free
 
     ports_free()
-    name = f"exampleproject-ro-{uuid.uuid4().hex[:8]}"
+    name = container_name("ro")
     args = ["run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp:mode=1777"]
     if os.environ.get("DATABASE_URL", "").strip():
         args += ["-e", f"DATABASE_URL={fresh_database_url('exampleproject_ro', tmp_path)}"]
@@ -431,7 +426,7 @@ def test_container_exits_non_zero_when_a_server_dies(image, victim):
     from tests.servers import ports_free
 
     ports_free()
-    name = f"exampleproject-die-{uuid.uuid4().hex[:8]}"
+    name = container_name("die")
     args = ["run", "-d", "--name", name, "--network", "host", "--tmpfs", "/app/data:uid=10001,gid=999"]
     for key, value in PRODUCTION_ENV.items():
         args += ["-e", f"{key}={value}"]
@@ -456,7 +451,7 @@ def test_container_exits_non_zero_when_a_server_dies(image, victim):
 
 def run_detached(image, *args, env=None):
     """`docker run -d` with 4000 published on a free port of 127.0.0.1; returns (name, port)."""
-    name = f"exampleproject-convox-{uuid.uuid4().hex[:8]}"
+    name = container_name("convox")
     docker("run", "-d", "--name", name, "-p", f"127.0.0.1::{HTTP_PORT}", *args, image, env=env)
     port = int(docker("port", name, f"{HTTP_PORT}/tcp").stdout.split()[0].rsplit(":", 1)[1])
     return name, port

@@ -345,6 +345,7 @@ def build_only_variables():
     return dict(re.findall(r"\b([A-Z_]+)=(\S+)", line.split("manage.py")[0]))
 
 
+@pytest.mark.slow  # collectstatic in a subprocess, as the image build runs it
 def test_collectstatic_needs_no_secret_and_no_database(tmp_path):
     """As in an image build: throwaway SECRET_KEY and ALLOWED_HOSTS, an unreachable database."""
     build_only = build_only_variables()

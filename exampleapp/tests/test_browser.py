@@ -6,6 +6,7 @@ the README shows copies in docs/screenshots/.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -15,11 +16,13 @@ import pytest
 
 from tests.servers import PRODUCTION_ENV, ROOT, Balancer, WebProcess, ports_free, require, unavailable
 
-CHROMIUM = "/usr/bin/chromium"
-# Quiet, hermetic Chromium: no sandbox as root, and none of the background calls this
-# machine's closed network would refuse.
+# $CHROMIUM, or the first of these on PATH (Debian's, Ubuntu's, Google's), or macOS's Chrome.
+CHROMIUMS = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
+MACOS_CHROME = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
+# Quiet, hermetic Chromium: none of the background calls a closed network would refuse
+# (and no sandbox as root, which Chromium refuses to run under).
 CHROMIUM_ARGS = [
-    "--no-sandbox",
+    *(["--no-sandbox"] if os.geteuid() == 0 else []),
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -31,8 +34,11 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def site(web_env, tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        unavailable("Chromium is not installed (Debian package chromium)")
+    chromium = os.environ.get("CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUMS)), None)
+    if not chromium and Path(MACOS_CHROME).exists():
+        chromium = MACOS_CHROME
+    if not chromium:
+        unavailable(f"no Chromium or Chrome ({', '.join(CHROMIUMS)} on PATH, or $CHROMIUM; Debian package chromium)")
     require("haproxy", "the browser reaches the app through HAProxy (Debian package haproxy)")
     username, password = f"admin-{uuid.uuid4().hex[:6]}", "a-long-admin-password-for-the-browser"
     env = {
@@ -59,10 +65,14 @@ def site(web_env, tmp_path_factory):
     )
     ports_free()
     web = WebProcess(web_env).wait_ready()
-    balancer = Balancer(tmp_path_factory.mktemp("browser"))
-    yield f"https://localhost:{balancer.https_port}", username, password
-    balancer.stop()
-    assert web.stop() == 0
+    try:
+        balancer = Balancer(tmp_path_factory.mktemp("browser"))
+        try:
+            yield f"https://localhost:{balancer.https_port}", username, password, chromium
+        finally:
+            balancer.stop()
+    finally:
+        assert web.stop() == 0
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +80,7 @@ def browser(site):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=site[3], args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -107,7 +117,7 @@ def screenshot(page, name):
 def test_sign_the_guestbook(site, page):
     from tests.test_media import make_image
 
-    url, _, _ = site
+    url, _, _, _ = site
     page.goto(url + "/")
     assert page.title() == "Guestbook"
     page.fill("#id_name", "Grace Hopper")
@@ -131,7 +141,7 @@ def test_sign_the_guestbook(site, page):
 
 
 def test_validation_errors_shown(site, page):
-    url, _, _ = site
+    url, _, _, _ = site
     page.goto(url + "/")
     page.fill("#id_name", "")
     page.fill("#id_message", "A message without a name.")
@@ -142,7 +152,7 @@ def test_validation_errors_shown(site, page):
 
 
 def test_admin_login_and_entries(site, page):
-    url, username, password = site
+    url, username, password, _ = site
     page.goto(url + "/admin/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)

@@ -268,6 +268,7 @@ def in_the_database(environ, code):
     )
 
 
+@pytest.mark.slow  # two gunicorn processes
 @pytest.mark.django_db(transaction=False)
 def test_two_worker_processes_see_every_change(tmp_path):
     from tests.servers import gunicorn, prepare_web_env

@@ -91,10 +91,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def swarm():
     """A Swarm to deploy to: this machine's, or one made here and left afterwards."""
-    require_docker("the Swarm test deploys the stack")
-    for needed in ("postgres:17", "debian:trixie-slim"):
-        if docker("image", "inspect", needed, check=False).returncode != 0:
-            pytest.fail(f"{needed} is missing: docker pull {needed}")
+    require_docker("the Swarm test deploys the stack", images=["postgres:17", "debian:trixie-slim"])
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
     if state not in ("inactive", "active"):
         pytest.fail(f"this Docker's swarm mode is {state!r}; the test needs it inactive or active")
