@@ -2,9 +2,9 @@
 Image attachments: what the guestbook accepts, and what it stores.
 
 Only a real JPEG, PNG or WebP image passes, within a size in bytes and in pixels. It is
-then re-encoded: a photo's metadata (its GPS position, the camera) is dropped, a large
-image is scaled down, and nothing but image data reaches the storage, whatever else the
-upload carried.
+then re-encoded: a photo's metadata (its GPS position, the camera, comments, its colour
+profile, once its colours are in sRGB) is dropped, a large image is scaled down, and nothing
+but image data reaches the storage, whatever else the upload carried.
 """
 
 import io
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils.functional import lazy
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 # Pillow format -> file extension and content type of what is stored.
 ACCEPTED = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
@@ -28,6 +28,7 @@ MAX_PIXELS = 40_000_000
 MAX_SIDE = 2048
 # A JPEG may be decoded at reduced scale to as little as 95% of MAX_SIDE: see reencoded().
 DRAFT_SLACK = 0.95
+SRGB = ImageCms.createProfile("sRGB")
 # Visually lossless for photos, a third of the size of quality 95.
 QUALITY = 85
 
@@ -78,6 +79,16 @@ class ImageAttachmentField(forms.ImageField):
         return reencoded(upload, self.error_messages)
 
 
+def in_srgb(image, icc_profile):
+    """The image's colours converted from its own profile to sRGB, the web's default, so that the
+    uploaded profile (bytes the uploader chose) is not stored; unchanged if the profile is unusable."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        return ImageCms.profileToProfile(image, source, SRGB, outputMode=image.mode)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image
+
+
 def reencoded(upload, messages):
     """The upload as a new file holding only the image, in the same format."""
     upload.seek(0)
@@ -96,7 +107,7 @@ def reencoded(upload, messages):
                 )
             extension, content_type = ACCEPTED[image.format]
             output_format = image.format
-            icc_profile = image.info.get("icc_profile")  # colours, not personal data: kept
+            icc_profile = image.info.get("icc_profile")
             # JPEG: decode at 1/2, 1/4 or 1/8 scale when that still gives (nearly) the size
             # stored. The 5% of slack lets a 4032 px phone photo decode at half scale and be
             # stored at 2016 px: 2-3 times less time and memory (bench/images.py).
@@ -111,14 +122,16 @@ def reencoded(upload, messages):
                 image = image.convert("RGB")
             elif output_format == "WEBP" and image.mode not in ("RGB", "RGBA"):
                 image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
+            if icc_profile:
+                image = in_srgb(image, icc_profile)
+            # Pillow writes some of what it read (a JPEG's comment, a PNG's profile) again: not here.
+            image.info = {}
             buffer = io.BytesIO()
             # PNG at zlib's default level: "optimize" made a 2560x1440 screenshot take 2.3 s
             # of a worker for a few percent fewer bytes (bench/images.py).
             options = {} if output_format == "PNG" else {"quality": QUALITY}
             if output_format == "JPEG":
                 options["progressive"] = True
-            if icc_profile:
-                options["icc_profile"] = icc_profile
             image.save(buffer, output_format, **options)
     except ValidationError:
         raise

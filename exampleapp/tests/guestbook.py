@@ -1,7 +1,10 @@
 """Signing the guestbook as a browser does, for the tests that run it through real servers."""
 
+import io
 import re
 from urllib.parse import quote_plus
+
+from PIL import Image
 
 from tests.servers import PROXY_LINE, PROXY_PORT, csrf_token, http_request, multipart, raw_request
 
@@ -39,3 +42,30 @@ def image_src(page):
     """The first entry image's address on a guestbook page."""
     match = re.search(rb'<img class="entry-image" src="([^"]+)"', page)
     return match.group(1).decode().replace("&amp;", "&") if match else None
+
+
+MARKER = b"ATTACKER-CHOSEN-BYTES"
+
+
+def with_metadata(fmt, mode="RGB"):
+    """An image whose every metadata slot its format has holds MARKER: comments, text chunks,
+    XMP, EXIF, and an ICC profile (a real one, with MARKER in it and after it)."""
+    from PIL import ImageCms, PngImagePlugin
+
+    image = Image.new(mode, (64, 48), (200, 30, 30, 255)[: len(mode)] if mode != "L" else 120)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc = profile.replace(b"sRGB", MARKER[:4], 1) + MARKER  # trailing bytes a parser ignores
+    exif = Image.Exif()
+    exif[0x010E] = MARKER.decode()  # ImageDescription
+    options = {"icc_profile": icc, "exif": exif.tobytes(), "xmp": b"<x:xmpmeta>" + MARKER + b"</x:xmpmeta>"}
+    if fmt == "JPEG":
+        options["comment"] = MARKER
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Comment", MARKER.decode())
+        info.add_text("Description", MARKER.decode(), zip=True)
+        info.add_itxt("XML:com.adobe.xmp", MARKER.decode())
+        options["pnginfo"] = info
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()

@@ -2,7 +2,7 @@
 trimmed Pillow, stored in /app/data/media and served by nginx. The image itself, whatever
 the app, is tested in tests/test_image.py."""
 
-from exampleapp.tests.guestbook import image_src, signed_post
+from exampleapp.tests.guestbook import MARKER, image_src, signed_post, with_metadata
 from tests.servers import PROXY_LINE, PROXY_PORT, http_request, raw_request
 from tests.test_image import container, docker, docker_daemon, image  # noqa: F401  (fixtures)
 from tests.test_media import make_image, opened
@@ -18,3 +18,13 @@ def test_container_stores_and_serves_images(container):
     assert headers["content-security-policy"] == ["default-src 'none'; sandbox"]
     listing = docker("exec", container, "ls", "/app/data/media/entries").stdout.split()
     assert src.rsplit("/", 1)[1] in listing
+
+
+def test_container_stores_image_data_only(container):
+    """The image's trimmed Pillow converts a profile to sRGB and drops every metadata slot."""
+    for fmt in ("JPEG", "PNG", "WEBP"):
+        assert raw_request(PROXY_PORT, signed_post("Marked", image=with_metadata(fmt)), PROXY_LINE)[0] == 302
+        src = image_src(raw_request(PROXY_PORT, http_request("GET", "/"), PROXY_LINE)[2])
+        status, _, body = raw_request(PROXY_PORT, http_request("GET", src), PROXY_LINE)
+        assert status == 200 and opened(body).format == fmt and MARKER not in body
+        assert "icc_profile" not in opened(body).info

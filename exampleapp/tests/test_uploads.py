@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from exampleapp.models import Entry
-from exampleapp.tests.guestbook import image_src
+from exampleapp.tests.guestbook import MARKER, image_src, with_metadata
 from tests.servers import csrf_token, gunicorn, multipart, request
 from tests.test_media import make_image, media_root, moto, opened, readiness, s3_outage  # noqa: F401  (fixtures)
 
@@ -53,6 +53,32 @@ def test_a_photo_is_stored_turned_scaled_and_without_metadata(client, media_root
         f'<img class="entry-image" src="/media/{entry.image.name}" width="1365" height="2048" '
         'alt="Image attached by Ada"'
     ) in page
+
+
+@pytest.mark.parametrize(
+    "fmt, mode, name, content_type",
+    [
+        ("JPEG", "RGB", "a.jpg", "image/jpeg"),
+        ("JPEG", "L", "a.jpg", "image/jpeg"),
+        ("PNG", "RGB", "a.png", "image/png"),
+        ("PNG", "RGBA", "a.png", "image/png"),
+        ("WEBP", "RGB", "a.webp", "image/webp"),
+        ("WEBP", "RGBA", "a.webp", "image/webp"),
+    ],
+)
+def test_only_image_data_is_stored(client, media_root, fmt, mode, name, content_type):
+    """Whatever metadata an upload carries (comments, text chunks, XMP, EXIF, an ICC profile),
+    the stored file holds none of it: only the pixels, colours converted to sRGB."""
+    upload = with_metadata(fmt, mode)
+    assert upload.count(MARKER) >= 3
+    response = sign_with(client, upload, name=name, content_type=content_type)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    (path,) = stored_files(media_root)
+    stored = path.read_bytes()
+    assert MARKER not in stored and MARKER[:4] not in stored
+    image = opened(stored)
+    assert image.format == fmt and "icc_profile" not in image.info and not image.getexif()
+    assert not {"comment", "xmp", "Comment", "Description", "XML:com.adobe.xmp"} & image.info.keys()
 
 
 def test_the_stored_image_is_served_at_its_link(client, media_root):
