@@ -12,6 +12,9 @@ worker_class = "sync"  # nginx buffers slow clients: a worker is busy only while
 workers = web.WORKERS
 timeout = web.TIMEOUT
 graceful_timeout = web.GRACEFUL_TIMEOUT
+# Only X-Forwarded-Proto, which nginx (or the platform's router) sets; gunicorn's default also
+# believes X-Forwarded-Ssl and X-Forwarded-Protocol, which nginx does not set and a client can.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 preload_app = True  # Django loaded once: workers share its memory, and a new one starts at once
 # A new worker bounds a slow leak but starts cold: rarely, not all at once (docs/decisions.md, "max_requests").
 max_requests = 10000

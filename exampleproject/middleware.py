@@ -145,7 +145,8 @@ class ServiceUnavailableMiddleware(MiddlewareMixin):
         if dependency is None:
             return None
         error = f"{type(exception).__name__}: {(str(exception).strip().splitlines() or [''])[0]}"
-        logger.warning("%s unavailable for %s %s: %s", dependency, request.method, request.path, error)
+        # %r: the path is the client's, quoted and escaped, so a %0a in it cannot forge a log line.
+        logger.warning("%s unavailable for %s %r: %s", dependency, request.method, request.path, error)
         return HttpResponse(
             "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
             f"<p>The site cannot reach its {dependency} right now. Please try again in a moment.</p>",

@@ -171,7 +171,15 @@ def test_database_restart_while_serving(web, postgres):
         assert status == 503
         assert headers["retry-after"] == ["5"]
         assert b"cannot reach its database" in body
-        assert web.wait_for_log("database unavailable for GET /admin/"), web.log
+        assert web.wait_for_log("database unavailable for GET '/admin/'"), web.log
+        # A path is logged quoted and escaped: no forged line, no terminal escapes.
+        for forged in ("%0aFORGED", "%0d%0aFORGED", "%1b[2JFORGED", "%e2%80%a8FORGED", "%c2%85FORGED"):
+            assert via_balancer("GET", f"/admin/x{forged}", headers=admin)[0] == 503
+        assert web.wait_for_log("database unavailable for GET '/admin/x\\u2028FORGED'"), web.log
+        assert web.wait_for_log("database unavailable for GET '/admin/x\\x85FORGED'"), web.log
+        for line in web.log.splitlines():
+            assert "FORGED" not in line or "database unavailable for GET '/admin/x\\" in line, line
+        assert "\x1b" not in web.log
     finally:
         postgres.start()
         postgres.wait_up()
