@@ -50,6 +50,23 @@ class Env:
         self.problem(f"{name}_FILE", problem)
         return None
 
+    def url(self, name: str):
+        """A URL that may carry credentials. One whose user or password holds a character that ends
+        the authority (/ ? #) would be read wrongly, the rest of the secret as a host, path or query:
+        None, after recording how to write it (never the value)."""
+        value = self.str(name)
+        rest = value.split("://", 1)[1] if value and "://" in value else ""
+        end = min([rest.index(char) for char in "/?#" if char in rest], default=len(rest))
+        if "@" in rest[end:]:
+            self.problem(
+                name,
+                "a user name or password in it holds / ? or #, which end the host part: percent-encode "
+                "them (/ as %2F, ? as %3F, # as %23, @ as %40, % as %25), e.g. with "
+                "python -c \"import urllib.parse; print(urllib.parse.quote(input(), safe=''))\"",
+            )
+            return None
+        return value
+
     def bool(self, name: str, default: bool) -> bool:
         raw = self.str(name, "")
         if raw and raw.lower() not in BOOLEANS:

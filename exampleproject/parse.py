@@ -140,6 +140,8 @@ def storage(env, url, media_root):
         problem(f"unknown option {', '.join(unknown)}; the options are {', '.join(sorted(S3_OPTIONS))}")
     if not (bucket := parts.hostname):
         problem("names no bucket; expected s3://key:secret@bucket?region=...")
+    elif not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):  # S3's bucket naming rules
+        problem("the bucket name is not one S3 allows (3 to 63 of a-z 0-9 . -); percent-encode the secret")
     if bool(parts.username) != bool(parts.password):
         problem(
             "give both the access key and the secret (s3://key:secret@bucket), "
@@ -149,7 +151,9 @@ def storage(env, url, media_root):
     if custom_domain and not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", custom_domain):
         problem(f"custom_domain {custom_domain!r} is not a host name; e.g. custom_domain=media.example.com")
     if endpoint and not endpoint.startswith(("https://", "http://")):
-        problem(f"endpoint {endpoint!r} is not a URL; e.g. endpoint=https://s3.example.com")
+        problem("endpoint is not a URL; e.g. endpoint=https://s3.example.com")
+    elif endpoint and "@" in urlsplit(endpoint).netloc:  # its origin goes into the CSP header
+        problem("endpoint must not hold credentials: give them as s3://key:secret@bucket")
     from botocore.config import Config
 
     options = {

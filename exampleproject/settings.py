@@ -2,6 +2,7 @@
 Bad configuration stops start-up with one message naming every variable at fault."""
 
 import os
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -31,6 +32,9 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS")  # old keys, still valid
 
 # Any other Host header is refused, which stops cache poisoning and forged reset links.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+for _host in ALLOWED_HOSTS:  # nginx redirects to these hosts only (manage.py nginxconf)
+    if not re.fullmatch(r"\*|\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\]", _host.lower()):
+        env.problem("ALLOWED_HOSTS", f"{_host!r} is not a host name: write e.g. example.com, .example.com or *")
 if not ALLOWED_HOSTS and not DEBUG:
     env.problem(
         "ALLOWED_HOSTS",
@@ -105,7 +109,7 @@ DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)  # bin/b
 RELEASE_ON_START = env.bool("RELEASE_ON_START", False)
 
 # DATABASE_URL unset: SQLite in DATA_DIR (docs/decisions.md, "Database connections").
-_database_url = env.str("DATABASE_URL")
+_database_url = env.url("DATABASE_URL")
 DATABASES = {"default": parse.database(env, _database_url, DATA_DIR, CONN_MAX_AGE, DATABASE_CONNECT_TIMEOUT)}
 
 # A Convox Rack empties two databases at each release: SQLite on the container's disk and a gen1
@@ -123,7 +127,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and sessions --------------------------------------------------------------------------
 
 # Sessions in Redis are written through to the database: a Redis restart logs nobody out.
-_redis_url = env.str("REDIS_URL")
+_redis_url = env.url("REDIS_URL")
 CACHE_ON_REDIS = _redis_url is not None
 CACHES = {
     "default": parse.redis(env, _redis_url),
@@ -136,7 +140,7 @@ if CACHE_ON_REDIS:
 # --- Email ---------------------------------------------------------------------------------------
 
 # EMAIL_URL sets the EMAIL_* settings; unset, mail is printed.
-globals().update(parse.email(env, env.str("EMAIL_URL")))
+globals().update(parse.email(env, env.url("EMAIL_URL")))
 EMAIL_TIMEOUT = 5  # seconds: a mail server that does not answer must not hold a worker
 EMAIL_SUBJECT_PREFIX = "[exampleproject] "
 DEFAULT_FROM_EMAIL = SERVER_EMAIL = env.str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
@@ -168,7 +172,7 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
 # STORAGE_URL unset: uploads under DATA_DIR. Hosts that share no disk, or lose it on restart, need S3.
 MEDIA_URL = "/media/"
-_media, MEDIA_ORIGIN = parse.storage(env, env.str("STORAGE_URL"), DATA_DIR / "media")
+_media, MEDIA_ORIGIN = parse.storage(env, env.url("STORAGE_URL"), DATA_DIR / "media")
 MEDIA_ON_DISK = _media["BACKEND"] == "django.core.files.storage.FileSystemStorage"
 MEDIA_ROOT = Path(_media["OPTIONS"]["location"]) if MEDIA_ON_DISK else DATA_DIR / "media"
 STORAGES = {"default": _media, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
@@ -209,23 +213,36 @@ if DEBUG:
 
 # One line per record on stdout, which the platform collects.
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+DEFAULT_EXCEPTION_REPORTER_FILTER = "exampleproject.log.PrivateExceptionReporterFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"one_line": {"()": "exampleproject.log.WarningWithoutTraceback"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"}},
+    "filters": {
+        "one_line": {"()": "exampleproject.log.WarningWithoutTraceback"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"},
+        # A 500's report to ADMINS (none without them), without a visitor's data (exampleproject/log.py).
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
-        # Django's default prints nothing when DEBUG is off, and mails the admins.
+        # Django's default prints nothing when DEBUG is off: everything on stdout, and 500s mailed.
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "django.request": {"handlers": ["stdout", "mail_admins"], "level": LOG_LEVEL, "propagate": False},
         "django.security.DisallowedHost": {"handlers": ["stdout"], "filters": ["one_line"], "propagate": False},
     },
 }
 
 # --- Error tracking ------------------------------------------------------------------------------
 
-SENTRY_DSN = env.str("SENTRY_DSN")
+SENTRY_DSN = env.url("SENTRY_DSN")
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0)
 if SENTRY_DSN and not env.problems:
     import sentry_sdk

@@ -250,6 +250,40 @@ def test_email_url_delivers_to_the_admins(service_env, smtp_server):
     assert "From: site@example.com" in content
 
 
+def test_a_500_reaches_the_admins_without_the_visitors_data(service_env, smtp_server):
+    """Django's error report, through gunicorn and a real SMTP server, names the fields and cookies
+    a visitor sent, never their values; the visitor gets the plain 500 page."""
+    smtp_port, messages = smtp_server
+    env = {
+        **service_env,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "ADMINS": "ops@example.com",
+        "DJANGO_SETTINGS_MODULE": "tests.error_settings",
+    }
+    with gunicorn(env) as port:
+        status, _, body = request(
+            port,
+            "/boom-post/",
+            method="POST",
+            body=b"name=Ada&message=VISITOR-PRIVATE-MESSAGE&password=hunter2-VISITOR",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": "sessionid=VISITOR-SESSION-COOKIE; csrftoken=VISITOR-CSRF",
+                "X-Forwarded-Proto": "https",
+            },
+        )
+        assert status == 500 and b"ZeroDivisionError" not in body
+        deadline = time.monotonic() + 10
+        while not messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+    ((recipients, content),) = messages
+    assert recipients == ["ops@example.com"]
+    assert "ZeroDivisionError" in content and "/boom-post/" in content
+    assert "message" in content and "sessionid" in content  # the names, for the reader
+    assert "VISITOR" not in content and "hunter2" not in content
+
+
 # --- Sentry ---------------------------------------------------------------------------------------
 
 

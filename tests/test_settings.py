@@ -485,3 +485,58 @@ def test_every_variable_is_documented():
         if not name.endswith("_FILE") or name == "ENV_FILE":  # .env.example shows one <NAME>_FILE
             assert re.search(rf"^#? ?{name}=", env_example, re.M), f"{name} is missing from .env.example"
     assert re.search(r"^# SECRET_KEY_FILE=/run/secrets/", env_example, re.M)
+
+
+# --- URL-shaped secrets with reserved characters -------------------------------------------------
+
+URL_SECRETS = {
+    "DATABASE_URL": "postgres://{user}:{password}@db.internal:5432/app",
+    "REDIS_URL": "redis://{user}:{password}@cache.internal:6379/0",
+    "EMAIL_URL": "submission://{user}:{password}@mail.internal:587",
+    "STORAGE_URL": "s3://{user}:{password}@media-bucket/uploads?region=eu-west-1",
+    "SENTRY_DSN": "https://{user}:{password}@o0.ingest.sentry.io/0",
+}
+
+
+def parsed_credentials(settings, name):
+    """(user, password) as the settings will use them."""
+    if name == "DATABASE_URL":
+        return settings["DATABASES"]["default"]["USER"], settings["DATABASES"]["default"]["PASSWORD"]
+    if name == "EMAIL_URL":
+        return settings["EMAIL_HOST_USER"], settings["EMAIL_HOST_PASSWORD"]
+    if name == "STORAGE_URL":
+        options = settings["STORAGES"]["default"]["OPTIONS"]
+        return options["access_key"], options["secret_key"]
+    from urllib.parse import unquote, urlsplit
+
+    url = settings["CACHES"]["default"]["LOCATION"] if name == "REDIS_URL" else settings["SENTRY_DSN"]
+    parts = urlsplit(url)
+    return unquote(parts.username), unquote(parts.password)
+
+
+@pytest.mark.parametrize("name", sorted(URL_SECRETS))
+@pytest.mark.parametrize("char", ["/", "?", "#", "@", ":", "%", "+", " "])
+@pytest.mark.parametrize("where", ["user", "password"])
+def test_a_url_secret_parses_to_what_was_meant_or_stops_start_up(load_settings, name, char, where):
+    """About half of AWS secret keys hold a "/". Written raw, a reserved character either parses to
+    exactly the credentials meant, or start-up stops naming the variable, never the secret; written
+    percent-encoded, it always parses to what was meant."""
+    from urllib.parse import quote
+
+    secret = {"user": "AKIAEXAMPLE", "password": "wJalrXUtnFEMI/K7MDENG"}
+    secret[where] = f"se{char}cr{char}et"
+    raw = URL_SECRETS[name].format(**secret)
+    try:
+        settings = load_settings(**PRODUCTION, **{name: raw})
+    except SystemExit as stopped:
+        message = str(stopped.code)
+        assert f"  - {name}: " in message
+        assert secret[where] not in message and "cr" + char not in message and "wJalr" not in message
+    else:
+        assert parsed_credentials(settings, name) == (secret["user"], secret["password"]), raw
+        if name == "STORAGE_URL":
+            assert "AKIA" not in (settings["MEDIA_ORIGIN"] or "") and "se" not in settings["MEDIA_ORIGIN"][8:11]
+
+    encoded = URL_SECRETS[name].format(**{key: quote(value, safe="") for key, value in secret.items()})
+    settings = load_settings(**PRODUCTION, **{name: encoded})
+    assert parsed_credentials(settings, name) == (secret["user"], secret["password"])

@@ -41,9 +41,36 @@ def test_probes_answer_on_4000_with_an_ip_host(web, path):
     "method, path", [("GET", "/"), ("GET", "/admin/"), ("POST", "/admin/login/"), ("GET", "/static/admin/css/base.css")]
 )
 def test_4000_redirects_everything_else_to_https(web, method, path):
-    status, headers, _ = raw_request(HTTP_PORT, http_request(method, path + "?a=1", host="example.com"))
+    status, headers, _ = raw_request(HTTP_PORT, http_request(method, path + "?a=1", host="localhost"))
     assert status == 301
-    assert headers["location"] == [f"https://example.com{path}?a=1"]
+    assert headers["location"] == [f"https://localhost{path}?a=1"]
+
+
+@pytest.mark.parametrize(
+    "path, host, headers",
+    [
+        ("/admin/", "evil.example", []),
+        ("/admin/", "evil.example:4000", []),
+        ("/admin/", "localhost.evil.example", []),
+        ("/admin/", "evillocalhost", []),
+        ("/admin/", "127.0.0.1.evil.example", []),
+        ("/", "evil.example", []),
+        ("http://evil.example/admin/", "localhost", []),  # absolute form: nginx's $host is evil.example
+        ("http://localhost/admin/", "evil.example", []),
+        ("//evil.example/admin/", "localhost", []),
+        ("/admin/", "localhost", ["X-Forwarded-Host: evil.example"]),
+        ("/admin/", "LOCALHOST", []),
+    ],
+)
+def test_4000_redirects_only_to_allowed_hosts(web, path, host, headers):
+    """A redirect never names a host outside ALLOWED_HOSTS (localhost, 127.0.0.1 here): any other
+    Host gets Django's 400, whatever the form of the request line."""
+    status, response, _ = raw_request(HTTP_PORT, http_request("GET", path, host=host, headers=headers))
+    locations = response.get("location", [])
+    assert status in (301, 400), status
+    assert all(location.startswith(("https://localhost/", "https://127.0.0.1/")) for location in locations), locations
+    if host.split(":")[0].lower() not in ("localhost", "127.0.0.1") and not path.startswith("http://localhost"):
+        assert status == 400
 
 
 def test_spoofed_proto_on_4000_still_redirects(web):
@@ -88,6 +115,30 @@ def test_spoofed_proto_on_4001_changes_nothing(web):
     assert status == 200  # no redirect to http, no 400 for a bad host
     assert "strict-transport-security" in headers
     assert b"evil.example" not in body
+
+
+@pytest.mark.parametrize(
+    "spoof",
+    [
+        ["X-Forwarded-Ssl: on"],
+        ["X-Forwarded-Ssl: off"],
+        ["X-Forwarded-Protocol: ssl"],
+        ["X-Forwarded-Protocol: http"],
+        ["x-forwarded-ssl: on", "X-FORWARDED-PROTOCOL: ssl"],
+        ["X_Forwarded_Ssl: on"],
+        ["Front-End-Https: on", "X-Url-Scheme: https"],
+    ],
+)
+def test_other_scheme_headers_are_not_believed(web, spoof):
+    """Only nginx's X-Forwarded-Proto says the scheme: a client's X-Forwarded-Ssl or
+    X-Forwarded-Protocol neither upgrades plain HTTP nor makes gunicorn answer 400
+    ("Contradictory scheme headers"), on a probe over 4000 or a page over 4001."""
+    status, _, body = raw_request(HTTP_PORT, http_request("GET", "/healthz", host="10.0.0.1", headers=spoof))
+    assert status == 200, body
+    status, headers, _ = raw_request(HTTP_PORT, http_request("GET", "/admin/login/", headers=spoof))
+    assert status == 301 and headers["location"] == ["https://localhost/admin/login/"]
+    status, headers, _ = via_balancer("GET", "/admin/login/", headers=spoof)
+    assert status == 200 and "strict-transport-security" in headers
 
 
 def test_unknown_host_is_refused_without_an_error(web):

@@ -23,6 +23,10 @@ def nginx_values():
         "PROBES": "|".join(map(re.escape, web.PROBES)),
         "MAX_BODY_BYTES": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
         "SECURE_SSL_REDIRECT": int(settings.SECURE_SSL_REDIRECT),
+        # A `hostnames` map's entries (.example.com: it and its subdomains, as in Django).
+        "ALLOWED_HOSTS": "default 1;"
+        if "*" in settings.ALLOWED_HOSTS
+        else " ".join(["default 0;", *(f'"{host.lower()}" 1;' for host in settings.ALLOWED_HOSTS)]),
         "STATIC_URL": settings.STATIC_URL,
         "STATIC_ROOT": settings.STATIC_ROOT,
         "MEDIA_URL": settings.MEDIA_URL,
