@@ -6,7 +6,8 @@ FROM debian:trixie-slim AS base
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 nginx libnginx-mod-http-brotli-static \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin app
+ && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin app \
+ && find / -xdev -perm /6000 -type f -exec chmod a-s {} +  # no su, mount or passwd to gain a user with
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 COPY conf/ conf/

@@ -103,6 +103,13 @@ def test_image_holds_no_secrets_or_local_state(image):
     assert ".venv" not in listing.stdout and "data" in listing.stdout
 
 
+def test_no_setuid_or_setgid_program(image):
+    """Debian's su, mount, passwd and the like lose their set-id bits: code run as the app user
+    has no program that runs as another."""
+    found = docker("run", "--rm", "--user", "0", image, "find", "/", "-xdev", "-perm", "/6000", "-type", "f")
+    assert found.stdout.split() == []
+
+
 def test_code_is_read_only_for_the_app_user(image):
     result = docker("run", "--rm", image, "bash", "-c", "id -u; touch /app/manage.py 2>&1 || echo refused", check=False)
     assert result.stdout.split()[0] == "10001"
