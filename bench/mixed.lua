@@ -1,5 +1,5 @@
 -- wrk script: reads of the guestbook with a signature mixed in, one request in 20.
--- The CSRF token and its cookie come from bench/run.py through the environment.
+-- The CSRF token and its cookie (name=value) come from bench/run.py through the environment.
 local token = os.getenv("BENCH_TOKEN")
 local cookie = os.getenv("BENCH_COOKIE")
 local count = 0
@@ -10,7 +10,7 @@ request = function()
     local body = "csrfmiddlewaretoken=" .. token .. "&name=bench&message=Signed+under+load"
     return wrk.format("POST", "/", {
       ["Content-Type"] = "application/x-www-form-urlencoded",
-      ["Cookie"] = "csrftoken=" .. cookie,
+      ["Cookie"] = cookie,
     }, body)
   end
   return wrk.format("GET", "/")

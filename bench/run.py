@@ -283,7 +283,7 @@ def csrf_for(port):
     """A CSRF token and cookie for the POST mix (wrk reuses them; Django accepts that)."""
     _, headers, body = raw_request(port, http_request("GET", "/", host="127.0.0.1"))
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
-    cookie = headers["set-cookie"][0].split(";")[0].split("=", 1)[1]
+    cookie = headers["set-cookie"][0].split(";")[0]  # name=value
     return {"BENCH_TOKEN": token, "BENCH_COOKIE": cookie}
 
 

@@ -187,6 +187,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # HTTPS only; off only to browse a local container over plain HTTP.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+# __Host-: only this host, over HTTPS, may set them, so a subdomain cannot plant a session or token.
+if SESSION_COOKIE_SECURE:
+    SESSION_COOKIE_NAME, CSRF_COOKIE_NAME = "__Host-sessionid", "__Host-csrftoken"
 CSRF_COOKIE_HTTPONLY = True  # forms carry the token: scripts never need the cookie
 # Subdomains and preload on, as the HSTS preload list requires (docs/decisions.md, "HTTPS defaults").
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)

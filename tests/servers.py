@@ -107,6 +107,8 @@ HTTP_PORT, PROXY_PORT = 4000, 4001  # conf/nginx.conf's ports; tests/test_image.
 # The superuser prepare_web_env creates: the admin's pages are the project's own, with a form,
 # a CSRF token and static files, and logging in writes a row (a session).
 ADMIN_USERNAME, ADMIN_PASSWORD = "admin", "a-long-admin-password-for-tests"
+# The cookies' names over HTTPS (settings.py): what the stack tests read and send back.
+SESSION_COOKIE, CSRF_COOKIE = "__Host-sessionid", "__Host-csrftoken"
 
 
 def unavailable(message):
@@ -442,7 +444,7 @@ def login_post(port=PROXY_PORT, proxy_line=PROXY_LINE, password=ADMIN_PASSWORD):
 def session_key(headers):
     """The session key a response set (headers as raw_request returns them), or None."""
     for cookie in headers.get("set-cookie", []):
-        if cookie.startswith("sessionid="):
+        if cookie.startswith(f"{SESSION_COOKIE}="):
             return cookie.split(";")[0].split("=", 1)[1]
     return None
 
@@ -452,7 +454,7 @@ def signed_in(port=PROXY_PORT, proxy_line=PROXY_LINE):
     and the user from the database on every request."""
     status, headers, _ = raw_request(port, login_post(port, proxy_line), proxy_line)
     assert status == 302, status
-    return f"Cookie: sessionid={session_key(headers)}"
+    return f"Cookie: {SESSION_COOKIE}={session_key(headers)}"
 
 
 def send_in_two_parts(request, results, key, sent_first_part, pause=2, port=PROXY_PORT, proxy_line=PROXY_LINE):

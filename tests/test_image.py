@@ -19,6 +19,7 @@ from tests.servers import (
     PROXY_LINE,
     PROXY_PORT,
     ROOT,
+    SESSION_COOKIE,
     InFlight,
     container_name,
     copy_working_tree,
@@ -327,7 +328,7 @@ def test_compose_up_migrates_and_keeps_data(compose_env):
     assert raw_request(80, http_request("GET", "/healthz", host="10.0.0.1"))[0] == 200
     status, headers, _ = raw_request(443, login_post(port=443), PROXY_LINE)
     assert status == 302
-    session = f"Cookie: sessionid={session_key(headers)}"
+    session = f"Cookie: {SESSION_COOKIE}={session_key(headers)}"
     assert b"Site administration" in raw_request(443, http_request("GET", "/admin/", headers=[session]), PROXY_LINE)[2]
 
     # The named volumes keep the data (the user, the session) and the uploads across down and up.

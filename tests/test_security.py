@@ -17,6 +17,7 @@ from tests.servers import (
     PROXY_LINE,
     PROXY_PORT,
     ROOT,
+    SESSION_COOKIE,
     Balancer,
     http_request,
     raw_request,
@@ -55,14 +56,17 @@ def test_security_headers_on_4001(web):
 def test_cookies_are_secure_httponly_and_samesite(web, web_env):
     _, headers, _ = via_balancer("GET", "/admin/login/")
     (csrf,) = headers["set-cookie"]
-    assert all(flag in csrf for flag in ("Secure", "HttpOnly", "SameSite=Lax"))
+    assert all(flag in csrf for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"))
+    # __Host-: the browser takes it only from this host over HTTPS, at /, with no Domain.
+    assert csrf.startswith("__Host-csrftoken=") and "domain=" not in csrf.lower()
     # The session cookie, from logging into the admin.
     from tests.servers import login_post
 
     status, headers, _ = raw_request(PROXY_PORT, login_post(), PROXY_LINE)
     assert status == 302
-    session = [c for c in headers["set-cookie"] if c.startswith(("sessionid=", "messages="))]
+    session = [c for c in headers["set-cookie"] if c.startswith((f"{SESSION_COOKIE}=", "messages="))]
     assert session and all("Secure" in c and "HttpOnly" in c and "SameSite=Lax" in c for c in session)
+    assert session[0].startswith("__Host-sessionid=") and "domain=" not in session[0].lower()
 
 
 # --- the policy: SECURE_CSP, Django 6.0's setting, sent by our middleware on 5.2 ---------------

@@ -15,7 +15,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.servers import ROOT, csrf_token, free_port, gunicorn, request, require, unavailable, wait_until_listening
+from tests.servers import (
+    CSRF_COOKIE,
+    ROOT,
+    SESSION_COOKIE,
+    csrf_token,
+    free_port,
+    gunicorn,
+    request,
+    require,
+    unavailable,
+    wait_until_listening,
+)
 from tests.test_settings import PRODUCTION, configuration_error
 
 # --- settings ----------------------------------------------------------------------------------
@@ -114,8 +125,8 @@ def signed_in_admin(port):
         },
     )
     assert status == 302, status
-    session = re.search(r"sessionid=([^;]+)", headers["set-cookie"]).group(1)
-    return {"sessionid": session, "csrftoken": csrf.split("=", 1)[1]}
+    session = re.search(rf"{SESSION_COOKIE}=([^;]+)", headers["set-cookie"]).group(1)
+    return {SESSION_COOKIE: session, CSRF_COOKIE: csrf.split("=", 1)[1]}
 
 
 def redis_keys(port, pattern):
@@ -137,7 +148,7 @@ def test_sessions_live_in_the_machines_redis(service_env):
         status, _, body = request(port, "/readyz")
         assert status == 200 and json.loads(body)["checks"]["cache"]["status"] == "ok"
         cookies = signed_in_admin(port)
-        assert any(cookies["sessionid"] in key for key in redis_keys(6379, "*django.contrib.sessions*"))
+        assert any(cookies[SESSION_COOKIE] in key for key in redis_keys(6379, "*django.contrib.sessions*"))
 
 
 class RedisServer:
@@ -181,7 +192,7 @@ def test_redis_stopping_and_returning(service_env, tmp_path):
     try:
         with gunicorn({**service_env, "REDIS_URL": f"redis://127.0.0.1:{redis.port}/9"}) as port:
             cookies = signed_in_admin(port)
-            session = [f"Cookie: sessionid={cookies['sessionid']}; csrftoken={cookies['csrftoken']}"]
+            session = [f"Cookie: {'; '.join(f'{name}={value}' for name, value in cookies.items())}"]
             https = {"X-Forwarded-Proto": "https"}
             redis.stop()
             status, _, body = request(port, "/readyz")

@@ -12,9 +12,11 @@ import time
 import pytest
 
 from tests.servers import (
+    CSRF_COOKIE,
     HTTP_PORT,
     PROXY_LINE,
     PROXY_PORT,
+    SESSION_COOKIE,
     http_request,
     login_post,
     raw_request,
@@ -88,7 +90,7 @@ def test_4001_serves_the_app_as_https(web):
     assert b'name="csrfmiddlewaretoken"' in body
     assert headers["strict-transport-security"] == ["max-age=31536000; includeSubDomains; preload"]
     (cookie,) = headers["set-cookie"]
-    assert cookie.startswith("csrftoken=") and "; Secure" in cookie and "HttpOnly" in cookie
+    assert cookie.startswith(f"{CSRF_COOKIE}=") and "; Secure" in cookie and "HttpOnly" in cookie
     assert headers["server"] == ["nginx"]  # no version: server_tokens off
 
 
@@ -198,7 +200,7 @@ def test_log_into_the_admin_through_4001(web):
     assert status == 302, headers
     assert headers["location"] == ["/admin/"]
     session = session_key(headers)
-    _, _, page = via_balancer("GET", "/admin/", headers=[f"Cookie: sessionid={session}"])
+    _, _, page = via_balancer("GET", "/admin/", headers=[f"Cookie: {SESSION_COOKIE}={session}"])
     assert b"Site administration" in page
 
 
@@ -264,6 +266,6 @@ def test_log_into_the_admin_over_https_through_haproxy(haproxy):
     )
     assert status == 302
     assert response.getheader("Location") == "/admin/"
-    session = [c for c in response.headers.get_all("Set-Cookie") if c.startswith("sessionid=")][0].split(";")[0]
+    session = [c for c in response.headers.get_all("Set-Cookie") if c.startswith(f"{SESSION_COOKIE}=")][0].split(";")[0]
     _, _, page = haproxy.https("GET", "/admin/", headers={"Cookie": session})
     assert b"Site administration" in page

@@ -10,6 +10,7 @@ from exampleapp.tests.guestbook import image_src, signed_post
 from tests.servers import (
     PROXY_LINE,
     PROXY_PORT,
+    SESSION_COOKIE,
     csrf_token,
     raw_request,
     via_balancer,
@@ -40,7 +41,7 @@ def test_sign_the_guestbook_through_4001(web):
     )
     assert status == 302, headers
     # The thank-you message travels in a cookie, as safe as the session's.
-    session = [c for c in headers.get("set-cookie", []) if c.startswith(("sessionid=", "messages="))]
+    session = [c for c in headers.get("set-cookie", []) if c.startswith((f"{SESSION_COOKIE}=", "messages="))]
     assert session and all("Secure" in c and "HttpOnly" in c and "SameSite=Lax" in c for c in session)
     sent = [c.split(";")[0] for c in session]
     _, _, page = via_balancer("GET", "/", headers=[f"Cookie: {'; '.join([cookie, *sent])}"])
