@@ -1,8 +1,12 @@
 """The project's own app: its management commands (waitfordb, nginxconf, a migrate that takes a
-lock) and a system check, which every command that runs Django's checks runs, bin/boot's included."""
+lock), a system check, which every command that runs Django's checks runs, bin/boot's included, and
+a log line for each failed sign-in."""
+
+import logging
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.core import checks
 from django.core.checks.security.base import check_secret_key
 
@@ -24,8 +28,18 @@ def secret_key_is_strong(app_configs, **kwargs):
     ]
 
 
+def log_failed_login(sender, credentials, request=None, **kwargs):
+    """One WARNING line per failed sign-in, with the client's address: what an operator, or a tool
+    such as fail2ban, needs to see a password being guessed. %r: the username is the client's."""
+    address = request.META.get("REMOTE_ADDR") if request is not None else None
+    logging.getLogger("exampleproject.auth").warning(
+        "sign-in failed for %r from %s", credentials.get("username"), address or "an unknown address"
+    )
+
+
 class ExampleprojectConfig(AppConfig):
     name = "exampleproject"
 
     def ready(self):
         checks.register(secret_key_is_strong, checks.Tags.security)
+        user_login_failed.connect(log_failed_login, dispatch_uid="exampleproject.log_failed_login")

@@ -65,6 +65,11 @@ SOCKET_PATH = f"{RUN_DIR}/gunicorn.sock"
 TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=1)
 # On stop, what requests in flight get: under the 30 s platforms wait before SIGKILL.
 GRACEFUL_TIMEOUT = env.int("WEB_GRACEFUL_TIMEOUT", 25, minimum=1)
+# POSTs (sign-ins, forms) nginx passes on for one client address: POST_AT_ONCE straight away,
+# then up to POST_BURST more held back to POSTS_PER_MINUTE, so that password hashing cannot
+# occupy every worker; beyond that, 429. 0: no limit. Reads and probes are never limited.
+POSTS_PER_MINUTE = env.int("WEB_POSTS_PER_MINUTE", 30, minimum=0)
+POST_AT_ONCE, POST_BURST = 1, 10
 CPUS = container_cpus()
 MEMORY_MB = container_memory_mb()
 WORKERS = env.int("WEB_CONCURRENCY", default_workers(CPUS, MEMORY_MB), minimum=1)

@@ -15,6 +15,8 @@ PRODUCTION_ENV = {
     "ENV_FILE": "",
     "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
     "ALLOWED_HOSTS": "localhost,127.0.0.1",
+    # Load and stop tests POST from one address; tests/test_security.py tests the limit itself.
+    "WEB_POSTS_PER_MINUTE": "0",
 }
 
 
@@ -423,21 +425,26 @@ def csrf_token(page):
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text).group(1)
 
 
-def login_post(port=PROXY_PORT, proxy_line=PROXY_LINE, password=ADMIN_PASSWORD):
+def login_post(port=PROXY_PORT, proxy_line=PROXY_LINE, password=ADMIN_PASSWORD, headers=()):
     """The admin login a browser sends after the login page (fetched through the same port),
     with the page's CSRF token and cookie. With the right password: a 302 to /admin/ and a
     new row in the sessions table, the project's own write; with another, a 200 that has
     looked the user up in the database."""
     from urllib.parse import urlencode
 
-    _, headers, body = raw_request(port, http_request("GET", "/admin/login/"), proxy_line)
-    cookie = headers["set-cookie"][0].split(";")[0]
+    _, page_headers, body = raw_request(port, http_request("GET", "/admin/login/"), proxy_line)
+    cookie = page_headers["set-cookie"][0].split(";")[0]
     fields = {"csrfmiddlewaretoken": csrf_token(body), "username": ADMIN_USERNAME, "password": password}
     return http_request(
         "POST",
         "/admin/login/?next=/admin/",
         body=urlencode(fields).encode(),
-        headers=[f"Cookie: {cookie}", "Content-Type: application/x-www-form-urlencoded", "Referer: https://localhost/"],
+        headers=[
+            f"Cookie: {cookie}",
+            "Content-Type: application/x-www-form-urlencoded",
+            "Referer: https://localhost/",
+            *headers,
+        ],
     )
 
 

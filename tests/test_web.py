@@ -106,6 +106,27 @@ def test_client_address_comes_from_the_proxy_line(web):
     assert "6.6.6." not in web.log
 
 
+@pytest.mark.parametrize(
+    "spoof",
+    [
+        [],
+        ["X-Forwarded-For: 6.6.6.6"],
+        ["X-Real-IP: 6.6.6.7"],
+        ["X-Real-Ip: 6.6.6.7", "X_Real_IP: 6.6.6.7"],
+        ["Forwarded: for=6.6.6.8", "True-Client-IP: 6.6.6.9", "CF-Connecting-IP: 6.6.6.9"],
+    ],
+)
+def test_django_sees_the_clients_address(web, spoof):
+    """REMOTE_ADDR is the address the balancer saw (the PROXY line's), never one a client sends:
+    a failed sign-in is logged with it, for an operator or a tool such as fail2ban."""
+    from tests.servers import login_post
+
+    status, _, _ = raw_request(PROXY_PORT, login_post(password="wrong", headers=spoof), PROXY_LINE)
+    assert status == 200
+    assert web.wait_for_log("sign-in failed for 'admin' from 203.0.113.9"), web.log
+    assert "6.6.6." not in web.log
+
+
 def test_spoofed_proto_on_4001_changes_nothing(web):
     spoof = [
         "X-Forwarded-Proto: http",

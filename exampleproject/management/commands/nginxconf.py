@@ -23,6 +23,11 @@ def nginx_values():
         "PROBES": "|".join(map(re.escape, web.PROBES)),
         "MAX_BODY_BYTES": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
         "SECURE_SSL_REDIRECT": int(settings.SECURE_SSL_REDIRECT),
+        # The key limit_req counts by: the client's address for a POST; "" (not counted) otherwise.
+        "POST_LIMIT_KEY": "$binary_remote_addr" if web.POSTS_PER_MINUTE else '""',
+        "POSTS_PER_MINUTE": max(1, web.POSTS_PER_MINUTE),
+        "POST_BURST": web.POST_BURST,
+        "POST_AT_ONCE": web.POST_AT_ONCE,
         # A `hostnames` map's entries (.example.com: it and its subdomains, as in Django).
         "ALLOWED_HOSTS": "default 1;"
         if "*" in settings.ALLOWED_HOSTS
