@@ -172,13 +172,22 @@ def test_database_restart_while_serving(web, postgres):
         assert headers["retry-after"] == ["5"]
         assert b"cannot reach its database" in body
         assert web.wait_for_log("database unavailable for GET '/admin/'"), web.log
-        # A path is logged quoted and escaped: no forged line, no terminal escapes.
-        for forged in ("%0aFORGED", "%0d%0aFORGED", "%1b[2JFORGED", "%e2%80%a8FORGED", "%c2%85FORGED"):
-            assert via_balancer("GET", f"/admin/x{forged}", headers=admin)[0] == 503
-        assert web.wait_for_log("database unavailable for GET '/admin/x\\u2028FORGED'"), web.log
-        assert web.wait_for_log("database unavailable for GET '/admin/x\\x85FORGED'"), web.log
-        for line in web.log.splitlines():
-            assert "FORGED" not in line or "database unavailable for GET '/admin/x\\" in line, line
+        # A path is logged quoted and escaped: no forged line, no terminal escapes. (A %0a matches
+        # no route, so its 404 is Django's own line, which Django escapes too.)
+        escaped = {
+            "%0d": "\\r",
+            "%1b[2J": "\\x1b[2J",
+            "%e2%80%a8": "\\u2028",
+            "%c2%85": "\\x85",
+        }
+        for forged, shown in escaped.items():
+            assert via_balancer("GET", f"/admin/x{forged}FORGED", headers=admin)[0] == 503
+            assert web.wait_for_log(f"database unavailable for GET '/admin/x{shown}FORGED'"), web.log
+        for forged in ("%0aFORGED", "%0d%0aFORGED"):
+            assert via_balancer("GET", f"/admin/x{forged}", headers=admin)[0] in (404, 503)
+        time.sleep(0.5)
+        # splitlines() ends a line at \r, U+2028 and U+0085 too, as some log viewers do.
+        assert not [line for line in web.log.splitlines() if line.startswith("FORGED")], web.log
         assert "\x1b" not in web.log
     finally:
         postgres.start()

@@ -175,8 +175,10 @@ def test_container_runs_as_non_root(container):
 def test_container_serves_the_stack(container):
     status, headers, _ = raw_request(HTTP_PORT, http_request("GET", "/healthz", host="10.1.2.3"))
     assert status == 200
+    status, headers, _ = raw_request(HTTP_PORT, http_request("GET", "/admin/login/", host="localhost"))
+    assert (status, headers["location"]) == (301, ["https://localhost/admin/login/"])
     status, headers, _ = raw_request(HTTP_PORT, http_request("GET", "/admin/login/", host="example.com"))
-    assert (status, headers["location"]) == (301, ["https://example.com/admin/login/"])
+    assert status == 400 and "location" not in headers  # not in ALLOWED_HOSTS: no redirect there
     status, headers, body = raw_request(PROXY_PORT, http_request("GET", "/admin/login/"), PROXY_LINE)
     assert status == 200 and "strict-transport-security" in headers
     css = re.search(rb'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', body).group(1).decode()
