@@ -5,7 +5,8 @@ typical uploads (exampleapp/images.py), each in a fresh process, median of 5.
     .venv/bin/python bench/images.py          (make bench-images)
 
 Prints one line per upload, and the ratio against decoding at full scale (Pillow's draft
-mode off), the cost the JPEG fast path avoids.
+mode off), the cost the JPEG fast path avoids; then the worst cases an attacker can send
+within the limits, each format and mode at its most expensive.
 """
 
 import io
@@ -30,6 +31,20 @@ UPLOADS = [
     ("web image, 1600 px WebP", "WEBP", (1600, 1067)),
 ]
 
+# The worst an upload can cost within the limits (5 MB, 40 megapixels): one colour, so that a
+# few kB decode to the most pixels, in each format and mode whose decoding costs the most.
+WORST = [
+    # (name, Pillow format, mode, size in pixels, save options)
+    ("WebP RGBA lossless, 40 MP", "WEBP", "RGBA", (6324, 6324), {"lossless": True}),
+    ("WebP RGB, 40 MP", "WEBP", "RGB", (6324, 6324), {}),
+    ("PNG RGBA, 40 MP", "PNG", "RGBA", (7300, 5400), {}),
+    ("PNG 16-bit grey, 40 MP", "PNG", "I;16", (7300, 5400), {}),
+    ("PNG palette, 40 MP", "PNG", "P", (7300, 5400), {}),
+    ("JPEG progressive, 40 MP", "JPEG", "RGB", (7300, 5400), {"progressive": True}),
+    ("JPEG progressive 4:4:4, 12 MP", "JPEG", "RGB", (4032, 3024), {"progressive": True, "subsampling": 0}),
+    ("JPEG CMYK, 40 MP", "JPEG", "CMYK", (7300, 5400), {}),
+]
+
 # One measurement in a fresh process: peak memory is the process's own.
 CHILD = """
 import json, os, sys, time
@@ -43,6 +58,7 @@ if sys.argv[3] == "full":
     from PIL import JpegImagePlugin
     JpegImagePlugin.JpegImageFile.draft = lambda self, mode, size: None
 data = open(sys.argv[2], "rb").read()
+from django.core.exceptions import ValidationError
 field = images.ImageAttachmentField(required=False)
 def rss_kb(field):
     for line in open("/proc/self/status"):
@@ -52,10 +68,13 @@ upload = SimpleUploadedFile("upload", data, "application/octet-stream")
 open("/proc/self/clear_refs", "w").write("5")  # resets the peak (VmHWM) to the current size
 before = rss_kb("VmRSS:")
 started = time.perf_counter()
-stored = field.clean(upload)
+try:
+    stored_kb = field.clean(upload).size / 1024
+except ValidationError:
+    stored_kb = -1  # refused
 seconds = time.perf_counter() - started
 extra_mb = (rss_kb("VmHWM:") - before) / 1024
-print(json.dumps({"ms": seconds * 1000, "extra_mb": extra_mb, "stored_kb": stored.size / 1024}))
+print(json.dumps({"ms": seconds * 1000, "extra_mb": extra_mb, "stored_kb": stored_kb}))
 """
 
 
@@ -96,6 +115,18 @@ def main():
                 less_memory = full["extra_mb"] / max(ours["extra_mb"], 1)
                 line += f"   {full['ms'] / ours['ms']:.1f}x faster, {less_memory:.1f}x less memory"
             print(line, flush=True)
+        print(f"\n{'worst case':32} {'bytes':>8} {'time':>8} {'memory':>9}   stored or refused")
+        for name, fmt, mode, size, options in WORST:
+            path = Path(tmp) / f"worst.{fmt.lower()}"
+            buffer = io.BytesIO()
+            Image.new(mode, size, 3 if mode in ("P", "I;16") else (10, 200, 30, 128)[: len(mode)]).save(
+                buffer, fmt, **options
+            )
+            path.write_bytes(buffer.getvalue())
+            ours = measure(path, "ours")
+            stored = "refused" if ours["stored_kb"] < 0 else f"{ours['stored_kb']:.0f}kB"
+            size_mb = os.path.getsize(path) / 1e6
+            print(f"{name:32} {size_mb:6.2f}MB {ours['ms']:6.0f}ms {ours['extra_mb']:6.0f} MB   {stored}", flush=True)
 
 
 if __name__ == "__main__":

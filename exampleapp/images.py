@@ -20,8 +20,9 @@ from PIL import Image, ImageCms, ImageOps
 # Pillow format -> file extension and content type of what is stored.
 ACCEPTED = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
 ACCEPT_ATTRIBUTE = ",".join(content_type for _, content_type in ACCEPTED.values())
-# A 40-megapixel photo takes up to 160 MB while it is decoded: about the most one worker
-# should hold for a moment. Larger ones are refused before decoding.
+# Larger images are refused before decoding. A baseline JPEG this size decodes at reduced
+# scale (72 MB at most); a WebP or PNG does not, and can cost far more than a worker is given
+# (bench/README.md, "Image attachments": measured, not yet bounded).
 MAX_PIXELS = 40_000_000
 # Longest side of what is stored: sharp on any screen the page is shown on, and a
 # fraction of a phone photo's bytes.
