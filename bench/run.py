@@ -78,9 +78,7 @@ class Ours(Server):
     def start(self):
         # Port 4000 with the HTTPS redirect off: the same nginx -> gunicorn path as 4001,
         # without the PROXY line that wrk cannot send.
-        # No POST limit: the mixed workload posts from one address, and the server is what is measured.
-        environ = {**self.env, "WEB_CONCURRENCY": str(self.workers), "WEB_POSTS_PER_MINUTE": "0"}
-        self.web = WebProcess(environ, quiet=True).wait_ready()
+        self.web = WebProcess({**self.env, "WEB_CONCURRENCY": str(self.workers)}, quiet=True).wait_ready()
         self.process = self.web.process
         return HTTP_PORT
 

@@ -15,7 +15,7 @@ PRODUCTION_ENV = {
     "ENV_FILE": "",
     "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",
     "ALLOWED_HOSTS": "localhost,127.0.0.1",
-    # Load and stop tests POST from one address; tests/test_security.py tests the limit itself.
+    # Load and stop tests (and bench/) POST from one address; tests/test_post_limits.py tests the limit.
     "WEB_POSTS_PER_MINUTE": "0",
 }
 
