@@ -5,13 +5,16 @@ typical uploads (exampleapp/images.py), each in a fresh process, median of 5.
     .venv/bin/python bench/images.py          (make bench-images)
 
 Prints one line per upload, and the ratio against decoding at full scale (Pillow's draft
-mode off), the cost the JPEG fast path avoids; then the worst cases an attacker can send
-within the limits, each format and mode at its most expensive.
+mode off), the cost the JPEG fast path avoids; then the worst cases an attacker can send,
+each format and mode at its most expensive: at 40 megapixels (refused unless it fits the
+decode memory, settings.IMAGE_DECODE_MAX_MB), and at the largest size accepted, with the
+estimate (exampleapp/images.py, decode_megabytes) that the peak must stay under.
 """
 
 import io
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -34,16 +37,21 @@ UPLOADS = [
 # The worst an upload can cost within the limits (5 MB, 40 megapixels): one colour, so that a
 # few kB decode to the most pixels, in each format and mode whose decoding costs the most.
 WORST = [
-    # (name, Pillow format, mode, size in pixels, save options)
-    ("WebP RGBA lossless, 40 MP", "WEBP", "RGBA", (6324, 6324), {"lossless": True}),
-    ("WebP RGB, 40 MP", "WEBP", "RGB", (6324, 6324), {}),
-    ("PNG RGBA, 40 MP", "PNG", "RGBA", (7300, 5400), {}),
-    ("PNG 16-bit grey, 40 MP", "PNG", "I;16", (7300, 5400), {}),
-    ("PNG palette, 40 MP", "PNG", "P", (7300, 5400), {}),
-    ("JPEG progressive, 40 MP", "JPEG", "RGB", (7300, 5400), {"progressive": True}),
-    ("JPEG progressive 4:4:4, 12 MP", "JPEG", "RGB", (4032, 3024), {"progressive": True, "subsampling": 0}),
-    ("JPEG CMYK, 40 MP", "JPEG", "CMYK", (7300, 5400), {}),
+    # (name, Pillow format, mode, save options), each at 40 MP, then at the largest size accepted
+    ("WebP RGBA lossless", "WEBP", "RGBA", {"lossless": True}),
+    ("WebP RGB", "WEBP", "RGB", {}),
+    ("PNG RGBA", "PNG", "RGBA", {}),
+    ("PNG grey with alpha", "PNG", "LA", {}),
+    ("PNG RGB", "PNG", "RGB", {}),
+    ("PNG 16-bit grey", "PNG", "I;16", {}),
+    ("PNG palette", "PNG", "P", {}),
+    ("JPEG baseline", "JPEG", "RGB", {}),
+    ("JPEG progressive", "JPEG", "RGB", {"progressive": True}),
+    ("JPEG progressive 4:4:4", "JPEG", "RGB", {"progressive": True, "subsampling": 0}),
+    ("JPEG progressive CMYK", "JPEG", "CMYK", {"progressive": True}),
+    ("JPEG CMYK", "JPEG", "CMYK", {}),
 ]
+ASPECT = 4 / 3
 
 # One measurement in a fresh process: peak memory is the process's own.
 CHILD = """
@@ -54,9 +62,11 @@ import django
 django.setup()
 from django.core.files.uploadedfile import SimpleUploadedFile
 from exampleapp import images
-if sys.argv[3] == "full":
+if sys.argv[3] == "full":  # no draft, and no memory bound, which would refuse the full-scale decode
+    from django.conf import settings
     from PIL import JpegImagePlugin
     JpegImagePlugin.JpegImageFile.draft = lambda self, mode, size: None
+    settings.IMAGE_DECODE_MAX_MB = 10**6
 data = open(sys.argv[2], "rb").read()
 from django.core.exceptions import ValidationError
 field = images.ImageAttachmentField(required=False)
@@ -64,17 +74,23 @@ def rss_kb(field):
     for line in open("/proc/self/status"):
         if line.startswith(field):
             return int(line.split()[1])
+estimates = []
+estimate = images.decode_megabytes
+images.decode_megabytes = lambda *args: estimates.append(estimate(*args)) or estimates[-1]
 upload = SimpleUploadedFile("upload", data, "application/octet-stream")
 open("/proc/self/clear_refs", "w").write("5")  # resets the peak (VmHWM) to the current size
 before = rss_kb("VmRSS:")
 started = time.perf_counter()
+refused = ""
 try:
     stored_kb = field.clean(upload).size / 1024
-except ValidationError:
-    stored_kb = -1  # refused
+except ValidationError as error:
+    stored_kb, refused = -1, error.messages[0]
 seconds = time.perf_counter() - started
 extra_mb = (rss_kb("VmHWM:") - before) / 1024
-print(json.dumps({"ms": seconds * 1000, "extra_mb": extra_mb, "stored_kb": stored_kb}))
+estimate_mb = estimates[0] if estimates else 0
+print(json.dumps({"ms": seconds * 1000, "extra_mb": extra_mb, "stored_kb": stored_kb, "estimate_mb": estimate_mb,
+                  "refused": refused, "budget_mb": images.settings.IMAGE_DECODE_MAX_MB}))
 """
 
 
@@ -89,14 +105,44 @@ def sample(fmt, size):
     return buffer.getvalue()
 
 
-def measure(path, mode):
-    runs = []
-    for _ in range(RUNS):
+def measure(path, mode, runs=RUNS):
+    results = []
+    for _ in range(runs):
         out = subprocess.run(
             [sys.executable, "-c", CHILD, str(ROOT), str(path), mode], capture_output=True, text=True, check=True
         )
-        runs.append(json.loads(out.stdout))
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        results.append(json.loads(out.stdout))
+    medians = {key: statistics.median(run[key] for run in results) for key in ("ms", "extra_mb", "stored_kb")}
+    return {**results[0], **medians}
+
+
+def worst(path, fmt, mode, options, pixels):
+    """A one-colour image of about this many pixels, written to path."""
+    width = round((pixels * ASPECT) ** 0.5)
+    size = (width, round(pixels / width))
+    buffer = io.BytesIO()
+    Image.new(mode, size, 3 if mode in ("P", "I;16") else (10, 200, 30, 128)[: len(mode)]).save(buffer, fmt, **options)
+    path.write_bytes(buffer.getvalue())
+    return size
+
+
+def largest_accepted(path, fmt, mode, options):
+    """The largest size of this kind that is accepted, within 2%: between the limit its refusal names
+    (which holds even decoded at full scale, so a JPEG decoded smaller may pass above it) and 40 MP."""
+    refused = measure(path, "ours", runs=1)
+    if not refused["refused"]:
+        return None
+    low, high = float(re.search(r"up to ([0-9.]+) megapixels", refused["refused"])[1]) * 1e6 * 0.99, 40e6
+    accepted = worst(path, fmt, mode, options, low)
+    assert not measure(path, "ours", runs=1)["refused"], f"{fmt} {mode}: refused under the limit it names"
+    while high / low > 1.02:
+        middle = (low * high) ** 0.5
+        size = worst(path, fmt, mode, options, middle)
+        if measure(path, "ours", runs=1)["refused"]:
+            high = middle
+        else:
+            low, accepted = middle, size
+    return accepted
 
 
 def main():
@@ -115,18 +161,24 @@ def main():
                 less_memory = full["extra_mb"] / max(ours["extra_mb"], 1)
                 line += f"   {full['ms'] / ours['ms']:.1f}x faster, {less_memory:.1f}x less memory"
             print(line, flush=True)
-        print(f"\n{'worst case':32} {'bytes':>8} {'time':>8} {'memory':>9}   stored or refused")
-        for name, fmt, mode, size, options in WORST:
+        print(
+            f"\n{'worst case':24} {'size':>11} {'bytes':>8} {'time':>8} {'peak':>8} {'estimate':>9}   stored or refused"
+        )
+        for name, fmt, mode, options in WORST:
             path = Path(tmp) / f"worst.{fmt.lower()}"
-            buffer = io.BytesIO()
-            Image.new(mode, size, 3 if mode in ("P", "I;16") else (10, 200, 30, 128)[: len(mode)]).save(
-                buffer, fmt, **options
-            )
-            path.write_bytes(buffer.getvalue())
-            ours = measure(path, "ours")
-            stored = "refused" if ours["stored_kb"] < 0 else f"{ours['stored_kb']:.0f}kB"
-            size_mb = os.path.getsize(path) / 1e6
-            print(f"{name:32} {size_mb:6.2f}MB {ours['ms']:6.0f}ms {ours['extra_mb']:6.0f} MB   {stored}", flush=True)
+            sizes = [worst(path, fmt, mode, options, 40e6)]
+            if (accepted := largest_accepted(path, fmt, mode, options)) is not None:
+                sizes.append(accepted)
+            for size in sizes:
+                worst(path, fmt, mode, options, size[0] * size[1])
+                ours = measure(path, "ours")
+                stored = "refused" if ours["stored_kb"] < 0 else f"{ours['stored_kb']:.0f} kB"
+                print(
+                    f"{name:24} {size[0] * size[1] / 1e6:8.1f} MP {os.path.getsize(path) / 1e6:6.2f}MB "
+                    f"{ours['ms']:6.0f}ms {ours['extra_mb']:5.0f} MB {ours['estimate_mb']:6.0f} MB   {stored}",
+                    flush=True,
+                )
+        print(f"(a decode may take {ours['budget_mb']} MB here: settings.IMAGE_DECODE_MAX_MB)")
 
 
 if __name__ == "__main__":

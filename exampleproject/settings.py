@@ -8,9 +8,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from exampleproject import parse
+from exampleproject import parse, web
 from exampleproject.env import GENERATE_KEY, Env
-from exampleproject.web import PROBES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -179,6 +178,8 @@ STORAGES = {"default": _media, "staticfiles": {"BACKEND": "whitenoise.storage.Co
 
 # nginx accepts bodies of twice this, so a photo a little too large gets the form's message, not a 413.
 IMAGE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+# What decoding one may take, one at a time per container: images that would need more are refused.
+IMAGE_DECODE_MAX_MB, IMAGE_DECODE_LOCK = web.IMAGE_DECODE_MB, web.IMAGE_DECODE_LOCK
 
 # --- HTTPS and security headers ------------------------------------------------------------------
 
@@ -253,7 +254,7 @@ if SENTRY_DSN and not env.problems:
 
     def _traces_sample_rate(context):
         path = (context.get("wsgi_environ") or {}).get("PATH_INFO", "")
-        return 0 if path in PROBES or path.startswith(STATIC_URL) else SENTRY_TRACES_SAMPLE_RATE
+        return 0 if path in web.PROBES or path.startswith(STATIC_URL) else SENTRY_TRACES_SAMPLE_RATE
 
     try:
         sentry_sdk.init(

@@ -21,8 +21,10 @@ MEDIA_HEADERS = {
 }
 
 CGROUP = Path("/sys/fs/cgroup")
-# MB for the rest, and for each worker (docs/decisions.md, "Workers per memory limit").
+# MB for the rest, for each worker, and for the one image decode a container runs at a time
+# (docs/decisions.md, "Workers per memory limit").
 BASE_MB = WORKER_MB = 64
+DECODE_MB = 128
 
 
 def _read(path):
@@ -54,7 +56,13 @@ def container_memory_mb(cgroup=CGROUP):
 def default_workers(cpus, memory_mb):
     """2 per CPU plus 1, so a CPU works while a worker waits on the database; as many as the memory holds."""
     by_cpu = 2 * cpus + 1
-    return by_cpu if memory_mb is None else max(1, min(by_cpu, (memory_mb - BASE_MB) // WORKER_MB))
+    return by_cpu if memory_mb is None else max(1, min(by_cpu, (memory_mb - BASE_MB - DECODE_MB) // WORKER_MB))
+
+
+def decode_mb(memory_mb, workers):
+    """What an image decode may use: DECODE_MB, or less where the limit holds less beside the workers
+    (at least 32 MB, so that a small image still passes when WEB_CONCURRENCY overcommits)."""
+    return DECODE_MB if memory_mb is None else max(32, min(DECODE_MB, memory_mb - BASE_MB - workers * WORKER_MB))
 
 
 env = Env()
@@ -73,4 +81,7 @@ POST_AT_ONCE, POST_BURST = 1, 10
 CPUS = container_cpus()
 MEMORY_MB = container_memory_mb()
 WORKERS = env.int("WEB_CONCURRENCY", default_workers(CPUS, MEMORY_MB), minimum=1)
+IMAGE_DECODE_MB = decode_mb(MEMORY_MB, WORKERS)
+# Held by the one worker decoding an image (an flock, released if the worker dies).
+IMAGE_DECODE_LOCK = f"{RUN_DIR}/image-decode.lock"
 env.finish()

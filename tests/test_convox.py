@@ -281,7 +281,16 @@ def test_cpu_quota_read_from_cgroups(tmp_path, files, expected):
 def test_default_workers():
     workers = web.default_workers
     assert workers(8, None) == 17  # no memory limit: 2 x CPUs + 1
-    assert workers(8, 256) == 3  # a gen1 Rack's default 256 MB on an 8-CPU host: not 17
-    assert workers(8, 512) == 7
+    assert workers(8, 256) == 1  # a gen1 Rack's default 256 MB on an 8-CPU host: not 17
+    assert workers(8, 512) == 5
+    assert workers(8, 1024) == 13
     assert workers(1, 512) == 3
     assert workers(8, 100) == 1  # never fewer than one
+
+
+def test_one_image_decode_fits_beside_the_workers():
+    for memory in (256, 384, 512, 1024, 4096):
+        workers = web.default_workers(8, memory)
+        assert web.BASE_MB + workers * web.WORKER_MB + web.decode_mb(memory, workers) <= memory
+    assert web.decode_mb(None, 17) == web.decode_mb(512, 5) == web.DECODE_MB
+    assert web.decode_mb(512, 20) == 32  # WEB_CONCURRENCY beyond the limit: small images still pass

@@ -531,7 +531,7 @@ def test_convox_start_gen1_container(image, tmp_path):
 @pytest.mark.parametrize(
     "limits, expected",
     [
-        (["--memory", "256m"], 3),  # a Convox gen1 Rack's default: 256 MB (manifest1 DefaultParams)
+        (["--memory", "256m"], 1),  # a Convox gen1 Rack's default: 256 MB (manifest1 DefaultParams)
         (["--memory", "128m"], 1),
         (["--memory", "256m", "-e", "WEB_CONCURRENCY=2"], 2),  # the override still wins
         (["--cpus", "1"], 3),  # a CPU quota, no memory limit: 2 x 1 + 1
@@ -539,7 +539,7 @@ def test_convox_start_gen1_container(image, tmp_path):
 )
 def test_workers_fit_the_containers_limits(image, limits, expected):
     """gunicorn's default worker count under real `docker run` limits: at most what the
-    memory limit holds (64 MB each beside 64 MB), at most 2 x CPUs + 1."""
+    memory limit holds (64 MB each beside 64 MB and 128 MB for an image decode), at most 2 x CPUs + 1."""
     environ = ["-e", f"SECRET_KEY={PRODUCTION_ENV['SECRET_KEY']}", "-e", "ALLOWED_HOSTS=localhost", "-e", "ENV_FILE="]
     name, port = run_detached(image, *environ, *limits)
     try:

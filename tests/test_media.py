@@ -44,6 +44,7 @@ def media_root(settings, tmp_path):
     """The default storage on the local filesystem, in a temporary directory."""
     root = tmp_path / "media"
     settings.MEDIA_ROOT = root
+    settings.IMAGE_DECODE_LOCK = str(tmp_path / "image-decode.lock")  # not the shared WEB_RUN_DIR's
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},

@@ -69,3 +69,34 @@ def with_metadata(fmt, mode="RGB"):
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     return buffer.getvalue()
+
+
+# The uploads whose decoding costs the most per byte sent: each format and mode at its costliest,
+# one colour, so that a few kB decode to as many pixels as asked (bench/images.py measures them).
+COSTLIEST = {
+    "WebP with alpha": ("WEBP", "RGBA", {"lossless": True}),
+    "WebP": ("WEBP", "RGB", {}),
+    "PNG with alpha": ("PNG", "RGBA", {}),
+    "PNG grey with alpha": ("PNG", "LA", {}),
+    "PNG": ("PNG", "RGB", {}),
+    "16-bit PNG": ("PNG", "I;16", {}),
+    "progressive JPEG": ("JPEG", "RGB", {"progressive": True}),
+    "progressive JPEG 4:4:4": ("JPEG", "RGB", {"progressive": True, "subsampling": 0}),
+    "progressive CMYK JPEG": ("JPEG", "CMYK", {"progressive": True}),
+}
+
+
+def costliest(kind, pixels):
+    """A COSTLIEST kind of image of about `pixels` pixels, 4:3: (bytes, content type)."""
+    fmt, mode, options = COSTLIEST[kind]
+    width = round((pixels * 4 / 3) ** 0.5)
+    buffer = io.BytesIO()
+    colour = 3 if mode == "I;16" else (10, 200, 30, 128)[: len(mode)]
+    Image.new(mode, (width, round(pixels / width)), colour).save(buffer, fmt, **options)
+    return buffer.getvalue(), f"image/{fmt.lower()}"
+
+
+def megapixels_allowed(page):
+    """The limit a refusal names ("please attach one of up to 5.2 megapixels"), in pixels."""
+    match = re.search(rb"please attach one of up to ([0-9.]+) megapixels", page)
+    return float(match[1]) * 1e6 if match else None

@@ -5,14 +5,17 @@ visitor gets when the storage fails. The storage itself is the project's: tests/
 import io
 import os
 import re
+import subprocess
+import sys
+import time
 import urllib.request
 
 import pytest
 from PIL import Image, ImageChops
 
 from exampleapp.models import Entry
-from exampleapp.tests.guestbook import MARKER, image_src, with_metadata
-from tests.servers import csrf_token, gunicorn, multipart, request
+from exampleapp.tests.guestbook import COSTLIEST, MARKER, costliest, image_src, megapixels_allowed, with_metadata
+from tests.servers import csrf_token, gunicorn, multipart, request, require
 from tests.test_media import make_image, media_root, moto, opened, readiness, s3_outage  # noqa: F401  (fixtures)
 
 
@@ -165,6 +168,77 @@ def test_a_file_too_large_is_refused_before_it_is_read(client, media_root, setti
     assert f"The image is {megabytes}; please attach one of up to 1 MB." in response.content.decode()
     assert "up to 1 MB." in response.content.decode()  # the help text follows the setting
     assert not Entry.objects.exists()
+
+
+@pytest.mark.parametrize("kind", COSTLIEST)
+def test_an_image_that_would_not_fit_in_memory_is_refused_before_decoding(client, media_root, settings, kind):
+    """Within the 40 megapixels, an image whose decoding would take more than the memory a decode
+    has is refused from its header, naming the limit for its format; just under that limit, it is stored."""
+    from exampleapp import images
+
+    settings.IMAGE_DECODE_MAX_MB = 128
+    data, content_type = costliest(kind, 39_900_000)
+    refused = sign_with(client, data, name="big", content_type=content_type, message="Kept after the error")
+    allowed = megapixels_allowed(refused.content)
+    assert allowed and allowed < 39_000_000, refused.content.decode()[:2000]
+    assert 'value="Ada"' in refused.content.decode() and "Kept after the error" in refused.content.decode()
+    data, content_type = costliest(kind, allowed * 0.97)
+    assert sign_with(client, data, name="fits", content_type=content_type).status_code == 302
+    assert len(stored_files(media_root)) == 1
+    # The limit follows the setting: with twice the memory beyond the base, twice the pixels, or all 40 MP.
+    settings.IMAGE_DECODE_MAX_MB = 2 * 128 - images.DECODE_BASE_MB
+    doubled = megapixels_allowed(sign_with(client, costliest(kind, 39_900_000)[0]).content)
+    assert doubled is None or doubled == pytest.approx(2 * allowed, rel=0.05)
+
+
+@pytest.mark.parametrize("size, stored", [((7300, 5450), False), ((3400, 2550), True)])
+def test_a_jpeg_in_several_scans_is_costed_as_a_progressive_one(client, media_root, settings, tmp_path, size, stored):
+    """A baseline JPEG with a scan per component makes libjpeg buffer every coefficient, as a progressive one
+    does (267 MB at 40 megapixels, bench/images.py): the same bound applies. libjpeg-turbo's cjpeg writes one."""
+    require("cjpeg", "it writes the JPEG in several scans (Debian: libjpeg-turbo-progs)")
+    settings.IMAGE_DECODE_MAX_MB = 128
+    Image.new("RGB", size, (10, 200, 30)).save(tmp_path / "plain.ppm")
+    (tmp_path / "scans").write_text("0;\n1;\n2;\n")
+    scans = ["-sample", "1x1", "-scans", tmp_path / "scans", tmp_path / "plain.ppm"]
+    data = subprocess.run(["cjpeg", *scans], capture_output=True, check=True).stdout
+    assert data.count(b"\xff\xda") == 3 and b"\xff\xc2" not in data  # three scans, not progressive
+    response = sign_with(client, data)
+    assert (response.status_code == 302) == stored
+    if not stored:
+        assert "please attach one of up to 9.09 megapixels" in response.content.decode()
+
+
+def test_an_upload_waits_its_turn_to_decode(client, media_root, settings, tmp_path, monkeypatch):
+    """One decode at a time: while another worker holds the lock, an upload waits, then asks to try again,
+    keeping what was typed; the lock is free again once its holder is killed."""
+    from exampleapp import images
+
+    settings.IMAGE_DECODE_LOCK = str(tmp_path / "run" / "image-decode.lock")
+    monkeypatch.setattr(images, "DECODE_WAIT_SECONDS", 0.5)
+    (tmp_path / "run").mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, settings.IMAGE_DECODE_LOCK], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        started = time.monotonic()
+        busy = sign_with(client, make_image(), message="Kept while busy").content.decode()
+        assert 0.5 <= time.monotonic() - started < 5
+        assert "Another image is being processed; please send the form again in a moment." in busy
+        assert "Kept while busy" in busy and not Entry.objects.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sign_with(client, make_image()).status_code == 302
+
+
+HOLD_LOCK = """
+import fcntl, sys, time
+lock = open(sys.argv[1], "a")
+fcntl.flock(lock, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
 
 
 def test_the_limit_shown_is_the_one_applied(client, media_root):
