@@ -338,7 +338,7 @@ def test_compose_up_migrates_and_keeps_data(compose_env):
     # No balancer named (.env has no WEB_BALANCER_IPS): 4001 believes nobody, this machine included.
     with pytest.raises((ConnectionError, http.client.HTTPException)):
         raw_request(443, http_request("GET", "/admin/login/?no-balancer"), PROXY_LINE)
-    logs = compose("logs", "web", env=compose_env).stdout
+    logs = compose("logs", "--no-color", "web", env=compose_env).stdout
     assert f'| {compose_gateway()} "GET /admin/login/?no-balancer HTTP/1.1" 444 ' in logs, logs[-3000:]
     balancer_on_this_machine(compose_env)
     release = compose("run", "--rm", "web", "bin/release", env=compose_env, check=False)
