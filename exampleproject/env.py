@@ -2,6 +2,7 @@
 default; `Env.finish()` reports every problem at once. Blank counts as unset: docker-compose and
 Convox gen1 pass optional variables as `NAME=` (docs/decisions.md, "Env, not environs")."""
 
+import ipaddress
 import os
 from collections.abc import Mapping
 
@@ -100,6 +101,20 @@ class Env:
         """Comma-separated; blanks around items and empty items are dropped."""
         raw = self.str(name)
         return list(default) if raw is None else [item.strip() for item in raw.split(",") if item.strip()]
+
+    def networks(self, name: str, default: str) -> list:
+        """Comma-separated IP addresses or networks in CIDR form (10.0.0.0/16, fd00::/8), as ipaddress reads them."""
+        items = [item.strip() for item in (self.str(name) or default).split(",") if item.strip()]
+        if not items:
+            self.problem(name, "names no address")
+        networks = []
+        for item in items:
+            try:
+                networks.append(ipaddress.ip_network(item))
+            except ValueError as exc:
+                why = exc if "/" in item else "not an IP address"
+                self.problem(name, f"expected IP addresses or networks (10.0.0.0/16), comma-separated; {item!r}: {why}")
+        return networks
 
     def choice(self, name: str, default: str, choices: list) -> str:
         """One of `choices`, in any case; returned as spelled in `choices`."""

@@ -78,6 +78,9 @@ GRACEFUL_TIMEOUT = env.int("WEB_GRACEFUL_TIMEOUT", 25, minimum=1)
 # occupy every worker; beyond that, 429. 0: no limit. Reads and probes are never limited.
 POSTS_PER_MINUTE = env.int("WEB_POSTS_PER_MINUTE", 30, minimum=0)
 POST_AT_ONCE, POST_BURST = 1, 10
+# Who may open 4001, whose PROXY header names the client and whose port means HTTPS: the balancer
+# alone. Anyone else is refused (docs/security.md, "The balancer's addresses"). Default: this machine.
+BALANCER_IPS = env.networks("WEB_BALANCER_IPS", "127.0.0.1,::1")
 CPUS = container_cpus()
 MEMORY_MB = container_memory_mb()
 WORKERS = env.int("WEB_CONCURRENCY", default_workers(CPUS, MEMORY_MB), minimum=1)

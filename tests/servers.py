@@ -221,10 +221,10 @@ def fresh_database_url(name, tmp_path):
     return f"{scheme}://{rest.rsplit('/', 1)[0]}/{name}"
 
 
-def raw_request(port, data, proxy_line=None, timeout=10):
-    """Send raw bytes (after an optional PROXY protocol line); returns (status, headers, body)
-    with each header's values in a list. http.client parses the response."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+def raw_request(port, data, proxy_line=None, timeout=10, source="127.0.0.1"):
+    """Send raw bytes (after an optional PROXY protocol line) from `source` (any of 127.0.0.0/8);
+    returns (status, headers, body) with each header's values in a list. http.client parses the response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0)) as sock:
         if proxy_line is not None:
             sock.sendall(proxy_line)
         sock.sendall(data)

@@ -143,9 +143,10 @@ def test_compose_keys_convox_ignores_are_docker_compose_only():
     """What Convox gen1 drops from docker-compose.yml is what only docker-compose needs;
     the file says so beside each."""
     ignored = {name: set(service) - MANIFEST1_SERVICE for name, service in COMPOSE["services"].items()}
-    assert ignored == {"web": {"stop_grace_period", "depends_on"}, "database": {"healthcheck"}}
+    hardening = {"security_opt", "cap_drop", "read_only", "tmpfs"}  # a Rack's task definition has none
+    assert ignored == {"web": {"stop_grace_period", "depends_on", *hardening}, "database": {"healthcheck"}}
     lines = (ROOT / "docker-compose.yml").read_text().splitlines()
-    for key in ("stop_grace_period", "depends_on", "healthcheck"):
+    for key in ("stop_grace_period", "depends_on", "healthcheck", *hardening):
         above = lines[: next(i for i, line in enumerate(lines) if line.strip().startswith(f"{key}:"))]
         comment = []
         while above and above[-1].strip().startswith("#"):
@@ -165,7 +166,7 @@ def test_convox_yml_needs_current_convox_not_a_rack_generation_2():
     run, and would turn the 5-field schedule into an AWS cron it cannot be (timer.go, Cron,
     appends " *": both day fields "*", where AWS needs one of them "?")."""
     web = CONVOX["services"]["web"]
-    assert set(web) - RACK_GEN2_SERVICE == {"liveness", "initContainer", "timeout"}
+    assert set(web) - RACK_GEN2_SERVICE == {"liveness", "initContainer", "timeout", "securityContext"}
     schedule = CONVOX["timers"]["clearsessions"]["schedule"]
     assert len(schedule.split(" ")) == 5
     aws_cron = f"{schedule} *".split(" ")  # timer.go, Cron

@@ -4,6 +4,7 @@ Skipped where no Docker daemon runs; under REQUIRE_DOCKER=1 (CI) that is a failu
 Without a Docker daemon they skip, saying why; CI (.ci/run) provides one.
 """
 
+import http.client
 import json
 import os
 import re
@@ -299,6 +300,21 @@ def wait_compose_healthy(env, seconds=120):
     raise AssertionError("web not healthy:\n" + compose("logs", env=env, check=False).stdout[-4000:])
 
 
+def compose_gateway():
+    """Where a balancer on this machine reaches the web container from: its network's gateway
+    (docker-proxy's address, or the NAT's)."""
+    network = f"{COMPOSE_PROJECT}_default"
+    return docker("network", "inspect", network, "--format", "{{(index .IPAM.Config 0).Gateway}}").stdout.strip()
+
+
+def balancer_on_this_machine(env, files=()):
+    """WEB_BALANCER_IPS in `env` set to compose_gateway(), the web container recreated if that changed it."""
+    if env.get("WEB_BALANCER_IPS") != (gateway := compose_gateway()):
+        env["WEB_BALANCER_IPS"] = gateway
+        assert compose(*files, "up", "-d", "--no-build", env=env, check=False).returncode == 0
+        wait_compose_healthy(env)
+
+
 def test_compose_up_migrates_and_keeps_data(compose_env):
     from tests.servers import ADMIN_PASSWORD, ADMIN_USERNAME, apps_with_migrations, session_key
     from tests.test_media import make_image, opened
@@ -306,12 +322,25 @@ def test_compose_up_migrates_and_keeps_data(compose_env):
     up = compose("up", "-d", "--no-build", env=compose_env, check=False)
     assert up.returncode == 0, up.stderr
     wait_compose_healthy(compose_env)
+    # Hardened as docker-compose.yml says: no capability, no new privilege, a read-only root.
+    (web,) = compose("ps", "-q", "web", env=compose_env).stdout.split()
+    host_config = json.loads(docker("inspect", web).stdout)[0]["HostConfig"]
+    assert host_config["CapDrop"] == ["ALL"] and host_config["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host_config["ReadonlyRootfs"] is True and set(host_config["Tmpfs"]) == {"/tmp"}
+    status = dict(line.split(":\t") for line in docker("exec", web, "cat", "/proc/1/status").stdout.splitlines())
+    assert status["CapBnd"] == "0000000000000000" and status["NoNewPrivs"] == "1"
     # RELEASE_ON_START=true (gen1 has no release phase): the web container migrated every
     # app before it served, and a later bin/release finds nothing left to do.
     logs = compose("logs", "web", env=compose_env).stdout
     assert "RELEASE_ON_START: applying migrations before serving" in logs
     for app in apps_with_migrations():
         assert f"Applying {app}.0001_initial... OK" in logs, app
+    # No balancer named (.env has no WEB_BALANCER_IPS): 4001 believes nobody, this machine included.
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        raw_request(443, http_request("GET", "/admin/login/?no-balancer"), PROXY_LINE)
+    logs = compose("logs", "--no-color", "web", env=compose_env).stdout
+    assert f'| {compose_gateway()} "GET /admin/login/?no-balancer HTTP/1.1" 444 ' in logs, logs[-3000:]
+    balancer_on_this_machine(compose_env)
     release = compose("run", "--rm", "web", "bin/release", env=compose_env, check=False)
     assert release.returncode == 0, release.stdout + release.stderr
     assert "No migrations to apply." in release.stdout
@@ -337,6 +366,7 @@ def test_compose_up_migrates_and_keeps_data(compose_env):
     assert compose("down", env=compose_env, check=False).returncode == 0
     assert compose("up", "-d", "--no-build", env=compose_env, check=False).returncode == 0
     wait_compose_healthy(compose_env)
+    balancer_on_this_machine(compose_env)  # a new network may have another gateway
     assert b"Site administration" in raw_request(443, http_request("GET", "/admin/", headers=[session]), PROXY_LINE)[2]
     status, _, body = raw_request(443, http_request("GET", "/media/entries/0123abcd.jpg"), PROXY_LINE)
     assert status == 200 and opened(body).size == (640, 480)
@@ -367,6 +397,7 @@ def test_compose_with_redis(compose_env):
         up = compose(*WITH_REDIS, "up", "-d", "--no-build", env=compose_env, check=False)
         assert up.returncode == 0, up.stderr
         wait_compose_healthy(compose_env)
+        balancer_on_this_machine(compose_env, WITH_REDIS)
         assert compose(*WITH_REDIS, "run", "--rm", "web", "bin/release", env=compose_env, check=False).returncode == 0
         status, _, body = raw_request(443, http_request("GET", "/readyz"), PROXY_LINE)
         assert status == 200, body

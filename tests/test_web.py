@@ -4,6 +4,7 @@ Debian's nginx, as in the image. Requests go to 127.0.0.1 only; those for port 4
 start with a PROXY protocol line, as the load balancer's port 443 sends them.
 """
 
+import http.client
 import json
 import re
 import socket
@@ -104,6 +105,51 @@ def test_client_address_comes_from_the_proxy_line(web):
     gunicorn_line = next(line for line in lines if line.startswith('203.0.113.9 "GET'))
     assert nginx_line and gunicorn_line
     assert "6.6.6." not in web.log
+
+
+def proxy_v2(client, port=51234):
+    """A binary PROXY protocol v2 header: a TCP over IPv4 connection from `client`."""
+    addresses = socket.inet_aton(client) + socket.inet_aton("192.0.2.1") + port.to_bytes(2) + (443).to_bytes(2)
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + len(addresses).to_bytes(2) + addresses
+
+
+# What a balancer sends first, and the client address nginx then logs (UNKNOWN: the balancer's own).
+PROXY_HEADERS = {
+    "v1-tcp4": (b"PROXY TCP4 203.0.113.21 192.0.2.1 51234 443\r\n", "203.0.113.21"),
+    "v1-tcp6": (b"PROXY TCP6 2001:db8::21 2001:db8::1 51234 443\r\n", "2001:db8::21"),
+    "v1-unknown": (b"PROXY UNKNOWN\r\n", "127.0.0.1"),
+    "v2-tcp4": (proxy_v2("203.0.113.22"), "203.0.113.22"),
+}
+
+
+@pytest.mark.parametrize("kind", PROXY_HEADERS)
+def test_the_balancers_proxy_header_is_believed(web, kind):
+    """From WEB_BALANCER_IPS (the default: this machine, 127.0.0.1), every form of PROXY header
+    gives the client's address, and 4001 is HTTPS."""
+    header, client = PROXY_HEADERS[kind]
+    status, headers, _ = raw_request(PROXY_PORT, http_request("GET", f"/admin/login/?from-{kind}"), header)
+    assert status == 200 and "strict-transport-security" in headers
+    assert web.wait_for_log(f'{client} "GET /admin/login/?from-{kind} HTTP/1.1" 200 '), web.log
+
+
+@pytest.mark.parametrize("kind", PROXY_HEADERS)
+@pytest.mark.parametrize(
+    "spoof", [[], ["X-Forwarded-Proto: https", "X-Forwarded-For: 203.0.113.99", "X-Real-IP: 203.0.113.99"]]
+)
+def test_a_proxy_header_from_anyone_else_is_refused(web, kind, spoof):
+    """From 127.0.0.2, outside WEB_BALANCER_IPS, a connection to 4001 could choose its address and
+    pass plain HTTP for HTTPS: nginx closes it unanswered (444), logs it with the peer's own
+    address, and Django never sees it. 4000 still answers that peer."""
+    header, client = PROXY_HEADERS[kind]
+    path = f"/admin/login/?untrusted-{kind}-{len(spoof)}"
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        raw_request(PROXY_PORT, http_request("GET", path, headers=spoof), header, source="127.0.0.2")
+    assert web.wait_for_log(f'127.0.0.2 "GET {path} HTTP/1.1" 444 0 '), web.log
+    (logged,) = [line for line in web.log.splitlines() if path in line]  # nginx's, none from gunicorn
+    assert logged.startswith("127.0.0.2 ")
+    assert "203.0.113.99" not in web.log
+    status, _, _ = raw_request(HTTP_PORT, http_request("GET", "/healthz", host="10.0.0.1"), source="127.0.0.2")
+    assert status == 200
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,16 @@ def test_weak_secret_key_stops_bin_web_before_anything_starts(web_env, tmp_path)
     assert "Traceback" not in web.log and key not in web.log
 
 
+@pytest.mark.parametrize("value", ["10.0.0.1/16", "balancer.example", "10.0.0.0/33", "10.0.0.0/16; deny", " , "])
+def test_a_wrong_balancer_address_stops_bin_web(web_env, value):
+    """WEB_BALANCER_IPS, written into nginx's configuration, is read as IP networks first."""
+    ports_free()
+    web = WebProcess({**web_env, "WEB_BALANCER_IPS": value})
+    assert web.process.wait(timeout=30) == 1
+    assert "WEB_BALANCER_IPS: " in web.log and "Traceback" not in web.log
+    assert "Configuration error" in web.log
+
+
 @pytest.mark.engine
 def test_release_on_start_migrates_before_serving(web_env, tmp_path):
     """Convox gen1 and Swarm have no release phase: bin/web migrates a fresh database under

@@ -384,6 +384,13 @@ def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(swarm, r
         assert time.monotonic() < deadline, "the balancer found no replica in 60 s"
         time.sleep(0.5)
     figures["v1 first deploy, s"] = round(time.monotonic() - started, 1)
+    # Hardened as the stack says, where Swarm allows: no capability, a read-only root, /tmp in memory.
+    (replica, *_) = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_web").stdout.split()
+    inspected = json.loads(docker("inspect", replica).stdout)[0]
+    assert inspected["HostConfig"]["CapDrop"] == ["ALL"] and inspected["HostConfig"]["ReadonlyRootfs"] is True
+    assert {"Type": "tmpfs", "Destination": "/tmp"}.items() <= next(
+        mount for mount in inspected["Mounts"] if mount["Destination"] == "/tmp"
+    ).items()
 
     load = Load(port)
     try:

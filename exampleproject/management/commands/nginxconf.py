@@ -28,6 +28,9 @@ def nginx_values():
         "POSTS_PER_MINUTE": max(1, web.POSTS_PER_MINUTE),
         "POST_BURST": web.POST_BURST,
         "POST_AT_ONCE": web.POST_AT_ONCE,
+        # The balancer's networks: realip believes their PROXY headers; a `geo` block marks their connections.
+        "REAL_IP_FROM": " ".join(f"set_real_ip_from {network};" for network in web.BALANCER_IPS),
+        "BALANCER_IPS": " ".join(f"{network} 1;" for network in web.BALANCER_IPS),
         # A `hostnames` map's entries (.example.com: it and its subdomains, as in Django).
         "ALLOWED_HOSTS": "default 1;"
         if "*" in settings.ALLOWED_HOSTS
