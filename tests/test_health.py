@@ -6,7 +6,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from tests.servers import gunicorn, request
+from tests.servers import gunicorn, readiness_until, request
 
 PROBE_HOSTS = ["10.0.3.7", "10.0.3.7:4000", "web.internal", "[fd00::1]"]
 
@@ -96,5 +96,5 @@ def test_readiness_recovers_without_a_restart(tmp_path):
     with gunicorn({"DATABASE_URL": f"sqlite:///{data}/db.sqlite3"}) as port:
         assert request(port, "/readyz")[0] == 503
         data.mkdir()
-        status, _, body = request(port, "/readyz")
+        status, _, body = readiness_until(port, 200)
         assert status == 200, body
