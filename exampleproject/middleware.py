@@ -1,5 +1,6 @@
 """The project's middleware, in the order settings.MIDDLEWARE runs them: the health probes, the
-Content-Security-Policy header, and a 503 for an outage of the database, Redis or S3."""
+Content-Security-Policy header, bin/gunicorn's limit on POSTs, and a 503 for an outage of the
+database, Redis or S3."""
 
 import functools
 import ipaddress
@@ -74,7 +75,7 @@ def liveness():
 
 
 # Each process reuses its readiness this long: a probe every second, or a stranger's thousand, costs
-# each service at most one check per interval per worker. Under the platforms' 5 s probe interval.
+# each service one check per interval per worker (docs/decisions.md, "Readiness: cheap, bounded, and no oracle").
 READINESS_SECONDS = 3
 _readiness = {"until": 0.0, "answer": None, "failed": None}
 _readiness_lock = threading.Lock()
@@ -82,7 +83,7 @@ _readiness_lock = threading.Lock()
 
 def readiness():
     """Each service this configuration uses answers, or 503: "no traffic for now". The first failure
-    ends the round, so it lasts at most that service's timeout (1 s to 2 s; the database's
+    ends the round, which waits on at most one failing service's timeout (S3's 1 s, Redis's 2 s,
     DATABASE_CONNECT_TIMEOUT). Which failed is logged once, when it changes."""
     with _readiness_lock:
         if time.monotonic() < _readiness["until"]:

@@ -11,8 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exampleproject.settings")
 
 
 def routers_address(forwarded_for):
-    """The last X-Forwarded-For entry, the one the router appended (Heroku's router appends the peer
-    it saw; Convox's ingress-nginx replaces the header with it); the entries before are the client's."""
+    """The last X-Forwarded-For entry, the one the router wrote; the entries before are the client's
+    (docs/decisions.md, "The client's address and the POST limit under bin/gunicorn")."""
     try:
         return str(ipaddress.ip_address(forwarded_for.rsplit(",", 1)[-1].strip()))
     except ValueError:
