@@ -118,7 +118,7 @@ def readiness():
 
 
 def from_this_machine(request):
-    """The platform's checker, or an operator in the container: a loopback address. Not a private
+    """An operator in the container, or the image's own checks: a loopback address. Not a private
     one: behind Swarm's routing mesh or an HTTP balancer every stranger comes from a private address."""
     try:
         return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
