@@ -6,8 +6,8 @@ import os
 from exampleproject import web
 
 wsgi_app = "exampleproject.wsgi:application"
-port = os.environ.get("WEB_GUNICORN_PORT")  # bin/gunicorn's; else a unix socket only nginx reaches
-bind = [f"0.0.0.0:{port}"] if port else [f"unix:{web.SOCKET_PATH}"]
+# bin/gunicorn's port; else a unix socket only nginx reaches.
+bind = [f"0.0.0.0:{web.GUNICORN_PORT}"] if web.GUNICORN_PORT else [f"unix:{web.SOCKET_PATH}"]
 worker_class = "sync"  # nginx buffers slow clients: a worker is busy only while Django runs
 workers = web.WORKERS
 timeout = web.TIMEOUT
@@ -21,10 +21,11 @@ max_requests = 10000
 max_requests_jitter = 1000
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # heartbeats off a slow or read-only disk
 control_socket_disable = True  # signals do as much, and it would need a writable $HOME
-# On stdout for the platform; nginx's client address and request id join the two logs.
+# On stdout for the platform; the client's address (REMOTE_ADDR, as exampleproject/wsgi.py sets it)
+# and nginx's request id join the two logs.
 accesslog = errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "").strip().lower() or "info"
-access_log_format = '%({x-real-ip}i)s "%(r)s" %(s)s %(b)s %(M)sms id=%({x-request-id}i)s'
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms id=%({x-request-id}i)s'
 
 
 def on_starting(server):

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "exampleproject.middleware.HealthCheckMiddleware",  # first: before the Host check and HTTPS redirect
     "django.middleware.security.SecurityMiddleware",
     "exampleproject.middleware.ContentSecurityPolicyMiddleware",
+    "exampleproject.middleware.PostLimitMiddleware",  # bin/gunicorn's: before any session, form or password
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ when nothing is in front (gunicorn alone)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

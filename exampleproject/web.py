@@ -69,6 +69,9 @@ env = Env()
 # Sockets, pid and temp files in one writable path, so the root filesystem can be read-only.
 RUN_DIR = env.str("WEB_RUN_DIR", "/tmp/web")
 SOCKET_PATH = f"{RUN_DIR}/gunicorn.sock"
+# Set by bin/gunicorn: gunicorn alone on this port, the platform's router in front. Its
+# X-Forwarded-For names the client (exampleproject/wsgi.py), and Django limits POSTs itself.
+GUNICORN_PORT = os.environ.get("WEB_GUNICORN_PORT") or None
 # A request's seconds, under the balancer's idle timeout (docs/decisions.md, "Request timeouts").
 TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=1)
 # On stop, what requests in flight get: under the 30 s platforms wait before SIGKILL.

@@ -62,6 +62,63 @@ def request(port, path, method="GET", headers=None, body=None, timeout=10):
         connection.close()
 
 
+def readiness_until(port, expected, headers=None, seconds=15):
+    """/readyz, asked again until it answers `expected` or `seconds` pass: each worker reuses its
+    answer a few seconds (exampleproject.middleware.READINESS_SECONDS). Returns the last answer."""
+    deadline = time.monotonic() + seconds
+    while (answer := request(port, "/readyz", headers=headers))[0] != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return answer
+
+
+class CountingProxy:
+    """A TCP proxy from a free port to 127.0.0.1:target that counts `needle` in what clients send:
+    b"HEAD /" for S3's HeadBucket, b"SELECT 1" for the database's readiness query."""
+
+    def __init__(self, target, needle):
+        import threading
+
+        self.target, self.needle, self.count = target, needle, 0
+        self.lock, self.sockets = threading.Lock(), []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                return
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source, sink, counted):
+        tail = b""
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if counted:
+                    with self.lock:
+                        self.count += (tail + data).count(self.needle)
+                    tail = (tail + data)[-(len(self.needle) - 1) :]
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+
+    def stop(self):
+        for sock in [self.server, *self.sockets]:
+            sock.close()
+
+
+def hung_server():
+    """A listening socket that nobody reads: the kernel completes each connection, and no byte is
+    ever answered, as a hung service's. Close it to stop."""
+    return socket.create_server(("127.0.0.1", 0), backlog=64)
+
+
 def wait_until_listening(port, process, seconds=30):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -425,15 +482,15 @@ def csrf_token(page):
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text).group(1)
 
 
-def login_post(port=PROXY_PORT, proxy_line=PROXY_LINE, password=ADMIN_PASSWORD, headers=()):
-    """The admin login a browser sends after the login page (fetched through the same port),
-    with the page's CSRF token and cookie. With the right password: a 302 to /admin/ and a
-    new row in the sessions table, the project's own write; with another, a 200 that has
-    looked the user up in the database."""
+def login_post(port=PROXY_PORT, proxy_line=PROXY_LINE, password=ADMIN_PASSWORD, headers=(), page_headers=()):
+    """The admin login a browser sends after the login page (fetched through the same port, with
+    `page_headers`), with the page's CSRF token and cookie. With the right password: a 302 to
+    /admin/ and a new row in the sessions table, the project's own write; with another, a 200
+    that has looked the user up in the database."""
     from urllib.parse import urlencode
 
-    _, page_headers, body = raw_request(port, http_request("GET", "/admin/login/"), proxy_line)
-    cookie = page_headers["set-cookie"][0].split(";")[0]
+    _, answered, body = raw_request(port, http_request("GET", "/admin/login/", headers=page_headers), proxy_line)
+    cookie = answered["set-cookie"][0].split(";")[0]
     fields = {"csrfmiddlewaretoken": csrf_token(body), "username": ADMIN_USERNAME, "password": password}
     return http_request(
         "POST",

@@ -190,7 +190,7 @@ def test_container_serves_the_stack(container):
     assert headers["content-encoding"] == ["gzip"]
     assert headers["cache-control"] == ["public, max-age=31536000, immutable"]
     status, _, body = raw_request(PROXY_PORT, http_request("GET", "/readyz"), PROXY_LINE)
-    assert status == 200 and json.loads(body)["checks"]["database"]["status"] == "ok"
+    assert status == 200 and json.loads(body) == {"status": "ok"}  # the PROXY line's client: up or down only
 
 
 def create_admin(container):
@@ -400,8 +400,7 @@ def test_compose_with_redis(compose_env):
         balancer_on_this_machine(compose_env, WITH_REDIS)
         assert compose(*WITH_REDIS, "run", "--rm", "web", "bin/release", env=compose_env, check=False).returncode == 0
         status, _, body = raw_request(443, http_request("GET", "/readyz"), PROXY_LINE)
-        assert status == 200, body
-        assert json.loads(body)["checks"]["cache"]["status"] == "ok"
+        assert status == 200 and json.loads(body) == {"status": "ok"}, body  # a client: up or down only
         keys = compose(*WITH_REDIS, "exec", "-T", "redis", "redis-cli", "--scan", env=compose_env).stdout
         assert "readyz" in keys
     finally:

@@ -22,6 +22,7 @@ from tests.servers import (
     csrf_token,
     free_port,
     gunicorn,
+    readiness_until,
     request,
     require,
     unavailable,
@@ -195,7 +196,7 @@ def test_redis_stopping_and_returning(service_env, tmp_path):
             session = [f"Cookie: {'; '.join(f'{name}={value}' for name, value in cookies.items())}"]
             https = {"X-Forwarded-Proto": "https"}
             redis.stop()
-            status, _, body = request(port, "/readyz")
+            status, _, body = readiness_until(port, 503)
             body = json.loads(body)
             assert status == 503 and body["failed"] == ["cache"]
             assert body["checks"]["cache"]["error"] == "ConnectionError"
@@ -207,7 +208,7 @@ def test_redis_stopping_and_returning(service_env, tmp_path):
             assert status == 503 and b"cannot reach its cache" in body
             assert time.monotonic() - started < 5
             redis.start()  # empty: the session comes back from the database (cached_db)
-            assert request(port, "/readyz")[0] == 200
+            assert readiness_until(port, 200)[0] == 200
             status, _, body = request(port, "/admin/", headers={**https, "Cookie": session[0][8:]})
             assert status == 200 and b"Site administration" in body  # still logged in
     finally:

@@ -40,6 +40,14 @@ def test_probes_answer_on_4000_with_an_ip_host(web, path):
     assert body_json(body)["status"] == "ok"
 
 
+def test_readiness_tells_a_client_only_up_or_down(web):
+    """Through the balancer (a client's address) the answer is the status alone; from this
+    machine (an operator, the image's checks) it names each service."""
+    assert body_json(via_balancer("GET", "/readyz", host="10.0.3.7")[2]) == {"status": "ok"}
+    status, _, body = raw_request(HTTP_PORT, http_request("GET", "/readyz", host="10.0.3.7"))
+    assert status == 200 and body_json(body)["checks"]["database"]["status"] == "ok"
+
+
 @pytest.mark.parametrize(
     "method, path", [("GET", "/"), ("GET", "/admin/"), ("POST", "/admin/login/"), ("GET", "/static/admin/css/base.css")]
 )
