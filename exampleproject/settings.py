@@ -103,7 +103,7 @@ TEMPLATES = [
 # The app's files when no service holds them: the SQLite database, uploaded images.
 DATA_DIR = Path(env.str("DATA_DIR", str(BASE_DIR / "data")))
 CONN_MAX_AGE = env.int("CONN_MAX_AGE", 600, minimum=0)  # seconds a worker keeps its connection
-DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)  # fail fast, not at the proxy's timeout
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", 2, minimum=1)  # fail fast, under the probes' 3 s
 DATABASE_WAIT_TIMEOUT = env.int("DATABASE_WAIT_TIMEOUT", 60, minimum=0)  # bin/boot waits this long for it
 # No release phase (Convox gen1, Swarm): bin/boot migrates, under a lock, before serving.
 RELEASE_ON_START = env.bool("RELEASE_ON_START", False)

@@ -149,7 +149,7 @@ def test_postgres_url(load_settings):
     assert (database["HOST"], database["PORT"], database["NAME"]) == ("db.internal", 6543, "shop")
     assert database["CONN_MAX_AGE"] == 600
     assert database["CONN_HEALTH_CHECKS"] is True
-    assert database["OPTIONS"] == {"sslmode": "require", "connect_timeout": 5}
+    assert database["OPTIONS"] == {"sslmode": "require", "connect_timeout": 2}
 
 
 # What a gen1 Rack gives a process linked to the `database` container (convox/rack
