@@ -89,6 +89,7 @@ def main():
             "PATH": os.environ["PATH"],
             **PRODUCTION_ENV,
             "DATA_DIR": tmp,
+            "LOG_LEVEL": "WARNING",  # a line per task would cost the workers more than the queue does
             "DATABASE_URL": fresh_database_url("exampleproject_bench_tasks", Path(tmp)),
         }
         assert env["DATABASE_URL"].startswith("postgres"), "PostgreSQL only: set BENCH_DATABASE_URL"
