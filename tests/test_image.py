@@ -280,6 +280,7 @@ def compose_env(image, docker_daemon):
     require_ports(80, 443, why="docker-compose.yml maps the balancer's ports 80 and 443", by_this_user=False)
     # docker-compose would build the same Dockerfile; reuse the image built above.
     docker("tag", image, f"{COMPOSE_PROJECT}_web")
+    docker("tag", image, f"{COMPOSE_PROJECT}_worker")
     env = {**os.environ, **PRODUCTION_ENV, "ALLOWED_HOSTS": "localhost"}
     env.pop("DATABASE_URL", None)
     compose("down", "-v", env=env, check=False)
@@ -306,9 +307,9 @@ def test_compose_up_migrates_and_keeps_data(compose_env):
     up = compose("up", "-d", "--no-build", env=compose_env, check=False)
     assert up.returncode == 0, up.stderr
     wait_compose_healthy(compose_env)
-    # RELEASE_ON_START=true (gen1 has no release phase): the web container migrated every
-    # app before it served, and a later bin/release finds nothing left to do.
-    logs = compose("logs", "web", env=compose_env).stdout
+    # RELEASE_ON_START=true (gen1 has no release phase): the web and worker containers migrated
+    # every app, under the lock, before they started, and a later bin/release finds nothing to do.
+    logs = compose("logs", "web", "worker", env=compose_env).stdout
     assert "RELEASE_ON_START: applying migrations before serving" in logs
     for app in apps_with_migrations():
         assert f"Applying {app}.0001_initial... OK" in logs, app
@@ -323,6 +324,20 @@ def test_compose_up_migrates_and_keeps_data(compose_env):
         check=False,
     )
     assert made.returncode == 0, made.stdout + made.stderr
+    # A task the web enqueues is run by the worker service, from the same database.
+    enqueued = compose(
+        *("run", "--rm", "web", "python3", "manage.py", "shell", "-v0", "-c"),
+        "from exampleapp.models import Entry; from exampleapp.notifications import email_admins; "
+        "print(email_admins.enqueue(Entry.objects.create(name='Ada', message='Hi').pk).id)",
+        env=compose_env,
+        check=False,
+    )
+    assert enqueued.returncode == 0, enqueued.stdout + enqueued.stderr
+    task_line = f"task email_admins id={enqueued.stdout.split()[-1]} SUCCESSFUL"
+    deadline = time.monotonic() + 30
+    while task_line not in compose("logs", "worker", env=compose_env).stdout:
+        assert time.monotonic() < deadline, compose("logs", "worker", env=compose_env).stdout[-4000:]
+        time.sleep(1)
     (web,) = compose("ps", "-q", "web", env=compose_env).stdout.split()
     put_media_file(web, "entries/0123abcd.jpg", make_image())
 
