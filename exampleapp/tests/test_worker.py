@@ -20,15 +20,15 @@ pytestmark = pytest.mark.engine  # the queue locks rows as each engine allows (s
 
 
 class Mailbox:
-    """aiosmtpd on `port`: keeps what it accepts. While `hold` is set, a message is answered
+    """aiosmtpd on `host`:`port`: keeps what it accepts. While `hold` is set, a message is answered
     only when it is cleared, and then refused (451): the sender never saw it accepted."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, host="127.0.0.1"):
         from aiosmtpd.controller import Controller
 
         self.port, self.messages, self.offered, self.hold = port or free_port(), [], 0, threading.Event()
-        self.delay = 0
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.delay, self.url = 0, f"smtp://{host}:{self.port}"
+        self.controller = Controller(self, hostname=host, port=self.port)
         self.controller.start()
 
     async def handle_DATA(self, server, session, envelope):
@@ -137,8 +137,17 @@ def wait_for(condition, seconds=30):
         time.sleep(0.1)
 
 
+def emailed_once(mailbox, *names, seconds=60):
+    """Waits for the admins' email about each of `names`' entries: one each, and no other."""
+    wait_for(lambda: len(mailbox.messages) >= len(names), seconds)
+    time.sleep(2)  # time enough for a second send to arrive
+    expected = sorted(f"Subject: [exampleproject] New guestbook entry from {name}" for name in names)
+    assert mailbox.subjects() == expected
+    assert all("To: ops@example.com" in message for message in mailbox.messages)
+
+
 def smtp_env(site, mailbox):
-    return {**site, "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}"}
+    return {**site, "EMAIL_URL": mailbox.url}
 
 
 def task_rows(env):
