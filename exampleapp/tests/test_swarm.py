@@ -1,6 +1,8 @@
 """docker-stack.yml deployed for real on a one-node Docker Swarm, under load: v1, then v2
 with a new migration, then a v3 that fails its health check. No request may fail, every
 acknowledged signature must be in the database, and v3 must be rolled back by Swarm alone.
+And its worker service: scaled apart from the web, it emails a signature's admins once,
+even when killed mid-task.
 
 The stack file is the shipped one, changed only where this machine differs from a
 cluster (`stack_for_this_machine`): its kernel has no IPVS, so there is neither routing
@@ -448,6 +450,10 @@ def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(fresh_st
     assert web["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == releases["v2"]
     assert running_images("web") == [releases["v2"]] * 3
     assert raw_request(port, http_request("GET", "/"))[0] == 200
+    # The worker has no health check to fail: it stays on v3 until rolled back by hand (docs/deploy/swarm.md).
+    assert running_images("worker") == [releases["v3"]]
+    docker("service", "rollback", f"{STACK}_worker", timeout=180)
+    wait_for(lambda: running_images("worker") == [releases["v2"]], seconds=90)
 
     # Each migration was applied once: v1's by one of the replicas and the worker starting together,
     # v2's by the first v2 replica or worker; the others waited on the lock and found them applied.
