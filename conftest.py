@@ -95,7 +95,7 @@ def media_env(tmp_path_factory):
 @pytest.fixture(scope="session")
 def service_env(tmp_path_factory):
     """A migrated SQLite database with an admin user, and collected static files (the services'
-    tests: tests/test_services.py, exampleapp/tests/test_notifications.py)."""
+    tests: tests/test_services.py, exampleapp/tests/test_notifications.py, exampleapp/tests/test_worker.py)."""
     environ = {
         "DEBUG": "false",
         "SECRET_KEY": "test-suite-only-key-0123456789-abcdefghijklmnopqrstuvwxyz",

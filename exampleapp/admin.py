@@ -7,7 +7,8 @@ from exampleapp.models import Entry
 
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
-    list_display = ["name", "short_message", "has_image", "created_at"]
+    # Blank "emailed": the admins' email is not sent yet; its attempts are under Task Results.
+    list_display = ["name", "short_message", "has_image", "created_at", "admins_emailed_at"]
     search_fields = ["name", "message"]
     date_hierarchy = "created_at"
     readonly_fields = ["created_at"]

@@ -24,6 +24,8 @@ class Entry(models.Model):
     image = models.ImageField(upload_to=image_path, blank=True, width_field="image_width", height_field="image_height")
     image_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
     image_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # When the admins were emailed about it (exampleapp/notifications.py): a task run twice sends once.
+    admins_emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

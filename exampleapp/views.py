@@ -42,6 +42,7 @@ def index(request):
             try:
                 with transaction.atomic():
                     entry = form.save()
+                    notify_admins_of(entry)  # enqueued in the entry's transaction: both or neither
             except STORAGE_ERRORS as exc:
                 # The image could not be stored (S3 unreachable, a full disk): nothing is
                 # saved, and the form comes back with what was typed and a clear message.
@@ -53,7 +54,6 @@ def index(request):
                 )
                 status = 503
             else:
-                notify_admins_of(entry)
                 messages.success(request, f"Thank you for signing, {entry.name}!")
                 # Post/redirect/get: reloading the page does not sign twice.
                 return redirect("exampleapp:index")

@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",  # runserver serves static files as production does
     "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",  # the queue's table, and its results in the admin
 ]
 
 MIDDLEWARE = [
@@ -136,6 +138,12 @@ CACHES = {
 }
 if CACHE_ON_REDIS:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- Tasks ---------------------------------------------------------------------------------------
+
+# Work done after the response (the admins' email): queued in the database, in the transaction of what it
+# is about, and run by bin/worker (docs/services.md, "Tasks"; docs/decisions.md, "The task queue").
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # --- Email ---------------------------------------------------------------------------------------
 

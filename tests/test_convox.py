@@ -144,7 +144,11 @@ def test_compose_keys_convox_ignores_are_docker_compose_only():
     the file says so beside each."""
     ignored = {name: set(service) - MANIFEST1_SERVICE for name, service in COMPOSE["services"].items()}
     hardening = {"security_opt", "cap_drop", "read_only", "tmpfs"}  # a Rack's task definition has none
-    assert ignored == {"web": {"stop_grace_period", "depends_on", *hardening}, "database": {"healthcheck"}}
+    assert ignored == {
+        "web": {"stop_grace_period", "depends_on", *hardening},
+        "worker": {"stop_grace_period", "depends_on", "healthcheck", *hardening},
+        "database": {"healthcheck"},
+    }
     lines = (ROOT / "docker-compose.yml").read_text().splitlines()
     for key in ("stop_grace_period", "depends_on", "healthcheck", *hardening):
         above = lines[: next(i for i, line in enumerate(lines) if line.strip().startswith(f"{key}:"))]
@@ -239,8 +243,9 @@ def test_compose_lists_the_optional_variables_for_convox_start():
 def test_memory_declared_in_both_manifests():
     """docker-compose.yml's mem_limit (`convox start`'s --memory) and convox.yml's
     scale.memory (the pod's limit, in MB) agree."""
-    compose_bytes = convox_gen1.ram_in_bytes(COMPOSE["services"]["web"]["mem_limit"])
-    assert compose_bytes == CONVOX["services"]["web"]["scale"]["memory"] * 2**20
+    for name in ("web", "worker"):
+        compose_bytes = convox_gen1.ram_in_bytes(COMPOSE["services"][name]["mem_limit"])
+        assert compose_bytes == CONVOX["services"][name]["scale"]["memory"] * 2**20
 
 
 @pytest.mark.parametrize(

@@ -25,11 +25,11 @@ def test_ports_agree():
 
 def test_commands_exist():
     procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
-    assert procfile == {"web": "bin/gunicorn", "release": "bin/release"}
+    assert procfile == {"web": "bin/gunicorn", "worker": "bin/worker", "release": "bin/release"}
     for command in procfile.values():
         assert os.access(ROOT / command, os.X_OK)
     assert 'CMD ["bin/web"]' in DOCKERFILE
-    assert "command: bin/web" in COMPOSE
+    assert "command: bin/web" in COMPOSE and "command: bin/worker" in COMPOSE
 
 
 def test_timeouts_fit_together():
@@ -55,3 +55,32 @@ def test_health_checks_ask_for_liveness():
     assert "from exampleproject.web import LIVENESS" in healthcheck
     assert f"'http://127.0.0.1:{HTTP_PORT}' + LIVENESS" in healthcheck
     assert f"- convox.health.path={LIVENESS}\n" in COMPOSE
+
+
+def test_every_platform_runs_a_worker():
+    """The task worker, from the web's image, on each platform: no port, no balancer, no check of
+    nginx (which it does not run), a grace period for the running task, and a count of its own."""
+    import json
+
+    import yaml
+
+    app = json.loads((ROOT / "app.json").read_text())
+    assert app["formation"]["worker"]["quantity"] >= 1
+    compose = yaml.safe_load(COMPOSE)["services"]["worker"]
+    override = yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())["services"]
+    assert compose["command"] == "bin/worker" and not {"ports", "labels"} & set(compose)
+    assert compose["environment"][2:] == yaml.safe_load(COMPOSE)["services"]["web"]["environment"][2:]
+    assert override["worker"]["environment"] == override["web"]["environment"]
+    convox = yaml.safe_load((ROOT / "convox.yml").read_text())["services"]["worker"]
+    assert convox["command"] == "bin/worker" and not {"port", "ports", "health"} & set(convox)
+    stack = yaml.safe_load((ROOT / "docker-stack.yml").read_text())["services"]
+    assert stack["worker"]["command"] == "bin/worker" and "ports" not in stack["worker"]
+    assert (
+        stack["worker"]["environment"].items()
+        <= {**stack["web"]["environment"], "ALLOWED_HOSTS": "${ALLOWED_HOSTS}"}.items()
+    )
+    assert stack["worker"]["secrets"] == stack["web"]["secrets"]
+    for service in (compose, stack["worker"]):
+        assert service["healthcheck"] == {"disable": True}
+        assert service["stop_grace_period"] == "30s"
+    assert convox["termination"]["grace"] == 30

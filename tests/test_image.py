@@ -44,6 +44,23 @@ def docker_daemon():
     require_docker("the image tests build and run it", images=["debian:trixie-slim"])
 
 
+@pytest.fixture
+def mailbox_for_containers(docker_daemon):
+    """exampleapp/tests/test_worker.py's SMTP server, on the host's address on Docker's default bridge:
+    containers on any bridge or overlay network reach it through their gateway."""
+    from exampleapp.tests.test_worker import Mailbox
+    from tests.servers import require
+
+    require("ip", "the SMTP server for containers binds to the Docker bridge's address")
+    bridge = docker("network", "inspect", "bridge", "--format", '{{index .Options "com.docker.network.bridge.name"}}')
+    address = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "dev", bridge.stdout.strip()], capture_output=True, text=True, check=True
+    )
+    box = Mailbox(host=address.stdout.split("inet ")[1].split("/")[0])
+    yield box
+    box.stop()
+
+
 @pytest.fixture(scope="session")
 def image(docker_daemon):
     build = docker("build", "--network", "host", "-t", IMAGE, str(ROOT), check=False, timeout=1200)
@@ -281,6 +298,7 @@ def compose_env(image, docker_daemon):
     require_ports(80, 443, why="docker-compose.yml maps the balancer's ports 80 and 443", by_this_user=False)
     # docker-compose would build the same Dockerfile; reuse the image built above.
     docker("tag", image, f"{COMPOSE_PROJECT}_web")
+    docker("tag", image, f"{COMPOSE_PROJECT}_worker")
     env = {**os.environ, **PRODUCTION_ENV, "ALLOWED_HOSTS": "localhost"}
     env.pop("DATABASE_URL", None)
     compose("down", "-v", env=env, check=False)
@@ -315,23 +333,29 @@ def balancer_on_this_machine(env, files=()):
         wait_compose_healthy(env)
 
 
-def test_compose_up_migrates_and_keeps_data(compose_env):
+def test_compose_up_migrates_and_keeps_data(compose_env, mailbox_for_containers):
+    from exampleapp.tests.guestbook import signed_post
+    from exampleapp.tests.test_worker import emailed_once
     from tests.servers import ADMIN_PASSWORD, ADMIN_USERNAME, apps_with_migrations, session_key
     from tests.test_media import make_image, opened
 
+    # EMAIL_URL and ADMINS from the shell, as docker-compose.override.yml passes them to the web and the worker.
+    compose_env = {**compose_env, "EMAIL_URL": mailbox_for_containers.url, "ADMINS": "ops@example.com"}
     up = compose("up", "-d", "--no-build", env=compose_env, check=False)
     assert up.returncode == 0, up.stderr
     wait_compose_healthy(compose_env)
     # Hardened as docker-compose.yml says: no capability, no new privilege, a read-only root.
-    (web,) = compose("ps", "-q", "web", env=compose_env).stdout.split()
-    host_config = json.loads(docker("inspect", web).stdout)[0]["HostConfig"]
-    assert host_config["CapDrop"] == ["ALL"] and host_config["SecurityOpt"] == ["no-new-privileges:true"]
-    assert host_config["ReadonlyRootfs"] is True and set(host_config["Tmpfs"]) == {"/tmp"}
-    status = dict(line.split(":\t") for line in docker("exec", web, "cat", "/proc/1/status").stdout.splitlines())
-    assert status["CapBnd"] == "0000000000000000" and status["NoNewPrivs"] == "1"
-    # RELEASE_ON_START=true (gen1 has no release phase): the web container migrated every
-    # app before it served, and a later bin/release finds nothing left to do.
-    logs = compose("logs", "web", env=compose_env).stdout
+    for service in ("web", "worker"):
+        (container,) = compose("ps", "-q", service, env=compose_env).stdout.split()
+        host_config = json.loads(docker("inspect", container).stdout)[0]["HostConfig"]
+        assert host_config["CapDrop"] == ["ALL"] and host_config["SecurityOpt"] == ["no-new-privileges:true"]
+        assert host_config["ReadonlyRootfs"] is True and set(host_config["Tmpfs"]) == {"/tmp"}
+        proc = docker("exec", container, "cat", "/proc/1/status").stdout
+        status = dict(line.split(":\t") for line in proc.splitlines())
+        assert status["CapBnd"] == "0000000000000000" and status["NoNewPrivs"] == "1", service
+    # RELEASE_ON_START=true (gen1 has no release phase): the web and worker containers migrated
+    # every app, under the lock, before they started, and a later bin/release finds nothing to do.
+    logs = compose("logs", "web", "worker", env=compose_env).stdout
     assert "RELEASE_ON_START: applying migrations before serving" in logs
     for app in apps_with_migrations():
         assert f"Applying {app}.0001_initial... OK" in logs, app
@@ -357,6 +381,11 @@ def test_compose_up_migrates_and_keeps_data(compose_env):
 
     # The balancer's ports: 443 -> 4001 (PROXY protocol), 80 -> 4000.
     assert raw_request(80, http_request("GET", "/healthz", host="10.0.0.1"))[0] == 200
+    # A signature: the worker service, not the web, emails the admins, through a real SMTP server.
+    assert raw_request(443, signed_post("Compose Signer", port=443), PROXY_LINE)[0] == 302
+    emailed_once(mailbox_for_containers, "Compose Signer")
+    worker_log = compose("logs", "worker", env=compose_env).stdout
+    assert re.search(r"task email_admins id=\S+ SUCCESSFUL", worker_log), worker_log[-4000:]
     status, headers, _ = raw_request(443, login_post(port=443), PROXY_LINE)
     assert status == 302
     session = f"Cookie: {SESSION_COOKIE}={session_key(headers)}"
@@ -370,6 +399,7 @@ def test_compose_up_migrates_and_keeps_data(compose_env):
     assert b"Site administration" in raw_request(443, http_request("GET", "/admin/", headers=[session]), PROXY_LINE)[2]
     status, _, body = raw_request(443, http_request("GET", "/media/entries/0123abcd.jpg"), PROXY_LINE)
     assert status == 200 and opened(body).size == (640, 480)
+    emailed_once(mailbox_for_containers, "Compose Signer")  # the restarted worker sent it no second time
 
 
 # A stand-in for the redis:7 image where no registry is reachable: Debian's redis-server.

@@ -84,7 +84,7 @@ def test_blank_web_concurrency_counts_as_unset(web_env):
 
 def test_procfile_and_python_version():
     procfile = (ROOT / "Procfile").read_text().splitlines()
-    assert procfile == ["web: bin/gunicorn", "release: bin/release"]
+    assert procfile == ["web: bin/gunicorn", "worker: bin/worker", "release: bin/release"]
     # The buildpack installs the same Python as the image has (Debian trixie's python3).
     assert (ROOT / ".python-version").read_text().strip() == "3.13"
 

@@ -1,6 +1,8 @@
 """docker-stack.yml deployed for real on a one-node Docker Swarm, under load: v1, then v2
 with a new migration, then a v3 that fails its health check. No request may fail, every
 acknowledged signature must be in the database, and v3 must be rolled back by Swarm alone.
+And its worker service: scaled apart from the web, it emails a signature's admins once,
+even when killed mid-task.
 
 The stack file is the shipped one, changed only where this machine differs from a
 cluster (`stack_for_this_machine`): its kernel has no IPVS, so there is neither routing
@@ -21,9 +23,10 @@ import time
 import pytest
 import yaml
 
-from exampleapp.tests.guestbook import signature
+from exampleapp.tests.guestbook import signature, signed_post
+from exampleapp.tests.test_worker import emailed_once, wait_for
 from tests.servers import ROOT, copy_working_tree, free_port, http_request, raw_request, require_docker
-from tests.test_image import REDIS_STANDIN, docker, docker_daemon, image  # noqa: F401  (fixtures)
+from tests.test_image import REDIS_STANDIN, docker, docker_daemon, image, mailbox_for_containers  # noqa: F401
 
 STACK = "exampleprojectswarm"
 BALANCER_IMAGE = "exampleproject-balancer:test"
@@ -145,11 +148,17 @@ def build_from(tag, dockerfile):
 
 
 @pytest.fixture(scope="module")
-def releases(image, tmp_path_factory):  # noqa: F811
+def v1(image):  # noqa: F811
+    """The image under test, under a tag of its own: Swarm starts a replacement task from it."""
+    docker("tag", image, "exampleproject:swarm-v1")
+    return "exampleproject:swarm-v1"
+
+
+@pytest.fixture(scope="module")
+def releases(v1, tmp_path_factory):
     """Three releases: v1, the image under test; v2, with a new migration (a column with a
     database default, so that v1, still serving while v2 rolls out, can go on inserting);
     v3, v2 with a liveness probe that fails, as a release that cannot serve would."""
-    docker("tag", image, "exampleproject:swarm-v1")
     tree = copy_working_tree(tmp_path_factory.mktemp("v2"))
     models = tree / "exampleapp" / "models.py"
     text = models.read_text()
@@ -177,16 +186,33 @@ RUN printf '\\n\\ndef liveness():\\n    return 500, {"status": "broken"}\\n' >> 
 USER app
 """,
     )
-    if docker("image", "inspect", "redis:7", check=False).returncode != 0:
-        build_from("redis:7", REDIS_STANDIN)
-    build_from(BALANCER_IMAGE, BALANCER_STANDIN)
     return {version: f"exampleproject:swarm-{version}" for version in ("v1", "v2", "v3")}
 
 
-def stack_for_this_machine(tmp_path, port):
-    """docker-stack.yml with what differs on one machine without IPVS; every change is here."""
+@pytest.fixture(scope="module")
+def standins():
+    """The images the stack needs besides the app's: redis:7 (Debian's, where no registry is
+    reachable) and the balancer's stand-in."""
+    if docker("image", "inspect", "redis:7", check=False).returncode != 0:
+        build_from("redis:7", REDIS_STANDIN)
+    build_from(BALANCER_IMAGE, BALANCER_STANDIN)
+
+
+@pytest.fixture
+def fresh_stack(swarm, standins):
+    """No stack before the test (a fresh database), and none after it, pass or fail."""
+    remove_stack()
+    yield
+    remove_stack()
+
+
+def stack_for_this_machine(tmp_path, port, environment=()):
+    """docker-stack.yml with what differs on one machine without IPVS, and `environment` added
+    to the web's and the worker's; every change is here."""
     stack = yaml.safe_load((ROOT / "docker-stack.yml").read_text())
     services = stack["services"]
+    for name in ("web", "worker"):
+        services[name]["environment"].update(environment)
     for service in services.values():
         # No IPVS: no virtual IPs; a service's name resolves to its healthy tasks' addresses.
         service.setdefault("deploy", {})["endpoint_mode"] = "dnsrr"
@@ -291,6 +317,18 @@ def wait_for_replicas(image_name, seconds=240):
     raise AssertionError(f"{running_images('web')} after {seconds} s")
 
 
+def wait_for_balancer(port, seconds=60):
+    deadline = time.monotonic() + seconds
+    while True:  # the balancer has found the replicas
+        try:
+            if raw_request(port, http_request("GET", "/healthz"), timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"the balancer found no replica in {seconds} s"
+        time.sleep(0.5)
+
+
 class Load:
     """Visitors signing the guestbook through the balancer, each as a browser does: the
     form (GET /), then the post with its CSRF token (302 when stored). Bounded: `threads`
@@ -360,13 +398,17 @@ def web_memory():
     return round(max(sizes))
 
 
+def running_containers(name):
+    return docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_{name}").stdout.split()
+
+
 def database_rows(sql):
     container = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_database").stdout.split()
     result = docker("exec", container[0], "psql", "-U", "app", "-d", "app", "-tA", "-c", sql)
     return result.stdout.splitlines()
 
 
-def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(swarm, releases, tmp_path):
+def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(fresh_stack, releases, tmp_path):
     port = free_port()
     stack_file = stack_for_this_machine(tmp_path, port)
     figures = {}
@@ -374,23 +416,20 @@ def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(swarm, r
     started = time.monotonic()
     deploy(stack_file, releases["v1"])
     wait_for_replicas(releases["v1"])
-    deadline = time.monotonic() + 60
-    while True:  # the balancer has found the replicas
-        try:
-            if raw_request(port, http_request("GET", "/healthz"), timeout=2)[0] == 200:
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the balancer found no replica in 60 s"
-        time.sleep(0.5)
+    wait_for_balancer(port)
     figures["v1 first deploy, s"] = round(time.monotonic() - started, 1)
     # Hardened as the stack says, where Swarm allows: no capability, a read-only root, /tmp in memory.
-    (replica, *_) = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_web").stdout.split()
-    inspected = json.loads(docker("inspect", replica).stdout)[0]
-    assert inspected["HostConfig"]["CapDrop"] == ["ALL"] and inspected["HostConfig"]["ReadonlyRootfs"] is True
-    assert {"Type": "tmpfs", "Destination": "/tmp"}.items() <= next(
-        mount for mount in inspected["Mounts"] if mount["Destination"] == "/tmp"
-    ).items()
+    for service in ("web", "worker"):
+        label = f"label=com.docker.swarm.service.name={STACK}_{service}"
+        deadline = time.monotonic() + 120
+        while not (replicas := docker("ps", "-q", "--filter", label).stdout.split()):
+            assert time.monotonic() < deadline, f"no {service} replica runs"
+            time.sleep(0.5)
+        inspected = json.loads(docker("inspect", replicas[0]).stdout)[0]
+        assert inspected["HostConfig"]["CapDrop"] == ["ALL"] and inspected["HostConfig"]["ReadonlyRootfs"] is True
+        assert {"Type": "tmpfs", "Destination": "/tmp"}.items() <= next(
+            mount for mount in inspected["Mounts"] if mount["Destination"] == "/tmp"
+        ).items()
 
     load = Load(port)
     try:
@@ -423,13 +462,24 @@ def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(swarm, r
     assert web["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == releases["v2"]
     assert running_images("web") == [releases["v2"]] * 3
     assert raw_request(port, http_request("GET", "/"))[0] == 200
+    # The worker has no health check to fail: it stays on v3 until rolled back by hand (docs/deploy/swarm.md).
+    assert running_images("worker") == [releases["v3"]]
+    docker("service", "rollback", f"{STACK}_worker", timeout=180)
+    wait_for(lambda: running_images("worker") == [releases["v2"]], seconds=90)
 
-    # Each migration was applied once: v1's by one of three replicas starting together,
-    # v2's by the first v2 replica; the others waited on the lock and found them applied.
+    # Each migration was applied once: v1's by one of the replicas and the worker starting together,
+    # v2's by the first v2 replica or worker; the others waited on the lock and found them applied.
     applied = database_rows("SELECT name FROM django_migrations WHERE app = 'exampleapp' ORDER BY id")
-    assert applied == ["0001_initial", "0002_entry_image", "0003_entry_via"]
+    shipped = sorted(path.stem for path in (ROOT / "exampleapp" / "migrations").glob("0*.py"))
+    assert applied[:-1] == shipped and applied[-1].endswith("_entry_via"), applied
     # (Each container's log: `docker service logs` hangs on tasks that have ended.)
-    containers = docker("ps", "-aq", "--filter", f"label=com.docker.swarm.service.name={STACK}_web").stdout.split()
+    containers = [
+        container
+        for name in ("web", "worker")
+        for container in docker(
+            "ps", "-aq", "--filter", f"label=com.docker.swarm.service.name={STACK}_{name}"
+        ).stdout.split()
+    ]
     logs = "".join(docker("logs", container, timeout=60).stdout for container in containers)
     for migration in applied:
         assert logs.count(f"Applying exampleapp.{migration}... OK") == 1, migration
@@ -443,3 +493,38 @@ def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(swarm, r
         "SELECT column_default FROM information_schema.columns "
         "WHERE table_name = 'exampleapp_entry' AND column_name = 'via'"
     ) == ["'web'::character varying"]
+
+
+def test_the_worker_emails_each_signature_once_even_when_killed_mid_task(
+    fresh_stack, v1, mailbox_for_containers, tmp_path
+):
+    """The compose test's scenario on the stack: a signature through the balancer, then the worker
+    service emails the admins through a real SMTP server. The worker is scaled apart from the web,
+    and its containers killed (SIGKILL) mid-task leave the task to those Swarm starts in their place."""
+    mailbox = mailbox_for_containers
+    port = free_port()
+    deploy(stack_for_this_machine(tmp_path, port, {"EMAIL_URL": mailbox.url, "ADMINS": "ops@example.com"}), v1)
+    wait_for_replicas(v1)
+    wait_for_balancer(port)
+
+    docker("service", "scale", f"{STACK}_worker=2", timeout=180)
+    wait_for(lambda: len(running_images("worker")) == 2, seconds=90)
+    assert running_images("web") == [v1] * 3
+
+    assert raw_request(port, signed_post("Swarm Signer", port=port, proxy_line=None))[0] == 302
+    emailed_once(mailbox, "Swarm Signer")
+
+    # The mail server holds the next email, unanswered, while both workers are killed.
+    mailbox.hold.set()
+    assert raw_request(port, signed_post("Swarm Survivor", port=port, proxy_line=None))[0] == 302
+    wait_for(lambda: mailbox.offered == 2)
+    killed = running_containers("worker")
+    docker("kill", *killed)
+    mailbox.hold.clear()
+    wait_for(lambda: len(set(running_containers("worker")) - set(killed)) == 2, seconds=90)
+    emailed_once(mailbox, "Swarm Signer", "Swarm Survivor", seconds=90)
+    # The killed workers finished the first task only; the second's one run is the replacements'.
+    logs = "".join(docker("logs", container, timeout=60).stdout for container in killed)
+    assert logs.count("task email_admins id=") == 1, logs[-4000:]
+    assert database_rows("SELECT status FROM django_tasks_database_dbtaskresult") == ["SUCCESSFUL"] * 2
+    assert database_rows("SELECT count(*) FROM exampleapp_entry WHERE admins_emailed_at IS NOT NULL") == ["2"]
