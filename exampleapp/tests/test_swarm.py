@@ -419,11 +419,11 @@ def test_rolling_deploys_lose_no_request_and_roll_back_a_broken_release(fresh_st
     wait_for_balancer(port)
     figures["v1 first deploy, s"] = round(time.monotonic() - started, 1)
     # Hardened as the stack says, where Swarm allows: no capability, a read-only root, /tmp in memory.
-    for service in ("web", "worker"):
-        label = f"label=com.docker.swarm.service.name={STACK}_{service}"
+    for name in ("web", "worker"):
+        label = f"label=com.docker.swarm.service.name={STACK}_{name}"
         deadline = time.monotonic() + 120
         while not (replicas := docker("ps", "-q", "--filter", label).stdout.split()):
-            assert time.monotonic() < deadline, f"no {service} replica runs"
+            assert time.monotonic() < deadline, f"no {name} replica runs"
             time.sleep(0.5)
         inspected = json.loads(docker("inspect", replicas[0]).stdout)[0]
         assert inspected["HostConfig"]["CapDrop"] == ["ALL"] and inspected["HostConfig"]["ReadonlyRootfs"] is True
