@@ -5,7 +5,7 @@ Every server runs on 127.0.0.1 against the same PostgreSQL database, with the sa
 of worker processes, and serves the same exampleapp. Load comes from wrk; each figure is
 the median of several runs, and every comparison is a ratio taken in this run, because
 absolute numbers drift on shared machines. Prints a table and writes bench/results.md and
-bench/results.png. Bounded: about 15 minutes with the defaults. Run it with `make bench`.
+bench/results.png. Bounded: about 12 minutes with the defaults. Run it with `make bench`.
 """
 
 import argparse
@@ -226,11 +226,6 @@ def parse_ms(text):
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def median_of(runs, measure):
-    samples = [measure() for _ in range(runs)]
-    return {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
-
-
 class SlowClients:
     """SLOW_CLIENTS connections sending a request a byte every 100 ms (bench/slow_clients.py), in a
     process of their own: on a CPU apart from the servers where the machine has 4 or more (main()
@@ -394,18 +389,24 @@ def measure_servers(env, css, args):
                     key: statistics.median(s[key] for s in samples[name]) for key in samples[name][0]
                 }
                 print(f"{workload} {name} {json.dumps(results[name][workload])}", flush=True)
-        # Slow clients load one server at a time; the page figure above is the baseline.
+        # Slow clients load one server at a time, each run beside a run without them, so that the
+        # share kept compares the same moment's machine.
         for name in [n for n in servers if n in ("ours", *PEERS) and "page" in results[n]]:
             if args.workloads and "slow" not in args.workloads:
                 break
             print(f"--- page with {SLOW_CLIENTS} slow clients: {name}", flush=True)
             url = f"http://127.0.0.1:{via[name]}/"
-            with SlowClients(via[name], https[name]) as slow:
-                results[name]["page_with_slow_clients"] = median_of(
-                    args.runs, lambda url=url, name=name: wrk(url, args.seconds, 32, https[name])
-                )
-            results[name]["page_with_slow_clients"]["generator_cpu"] = slow.cpu
-            results[name]["slow_kept"] = results[name]["page_with_slow_clients"]["rps"] / results[name]["page"]["rps"]
+            alone, slowed, cpu = [], [], []
+            for _ in range(args.runs):
+                alone.append(wrk(url, args.seconds, 32, https[name]))
+                with SlowClients(via[name], https[name]) as slow:
+                    slowed.append(wrk(url, args.seconds, 32, https[name]))
+                cpu.append(slow.cpu)
+            figures = {key: statistics.median(s[key] for s in slowed) for key in slowed[0]}
+            results[name]["page_with_slow_clients"] = {**figures, "generator_cpu": max(cpu)}
+            results[name]["slow_kept"] = statistics.median(
+                b["rps"] / a["rps"] for a, b in zip(alone, slowed, strict=True)
+            )
     finally:
         if router:
             router.stop()
@@ -497,8 +498,8 @@ def container_memory_mb(name):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure; the median is reported")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument(
         "--workers",
         type=int,

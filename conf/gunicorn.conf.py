@@ -8,11 +8,10 @@ from exampleproject import web
 wsgi_app = "exampleproject.wsgi:application"
 # bin/gunicorn's port; else a unix socket only nginx reaches.
 bind = [f"0.0.0.0:{web.GUNICORN_PORT}"] if web.GUNICORN_PORT else [f"unix:{web.SOCKET_PATH}"]
+# nginx buffers slow clients: a worker is busy only while Django runs. Sync, not gthread with nginx's
+# connections kept: that served more, but requests queued behind busy workers (docs/decisions.md, "nginx to gunicorn").
+worker_class = "sync"
 workers = web.WORKERS
-if web.GUNICORN_PORT:
-    worker_class = "sync"
-else:  # nginx buffers slow clients and keeps connections to gunicorn open (docs/decisions.md, "nginx to gunicorn")
-    worker_class, threads, worker_connections, keepalive = "gthread", web.THREADS, web.WORKER_CONNECTIONS, web.KEEPALIVE
 timeout = web.TIMEOUT
 graceful_timeout = web.GRACEFUL_TIMEOUT
 # Only X-Forwarded-Proto, which nginx (or the platform's router) sets; gunicorn's default also

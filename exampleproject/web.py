@@ -88,16 +88,6 @@ CPUS = container_cpus()
 MEMORY_MB = container_memory_mb()
 WORKERS = env.int("WEB_CONCURRENCY", default_workers(CPUS, MEMORY_MB), minimum=1)
 IMAGE_DECODE_MB = decode_mb(MEMORY_MB, WORKERS)
-# Behind nginx, gunicorn's gthread workers keep nginx's connections open KEEPALIVE s between requests;
-# nginx drops an idle one a second sooner, so it never sends a request (a POST would get a 502) on one
-# gunicorn is closing. One thread and one connection more per worker: a request waits behind one
-# other at most, the rest in the socket's queue for the first worker free; nginx closes a connection
-# after UPSTREAM_REQUESTS, so those waiting get their turn (docs/decisions.md, "nginx to gunicorn").
-THREADS = 1
-WORKER_CONNECTIONS = THREADS + 1
-KEEPALIVE = 5
-UPSTREAM_IDLE_TIMEOUT = KEEPALIVE - 1
-UPSTREAM_REQUESTS = 4
 # Held by the one worker decoding an image (an flock, released if the worker dies).
 IMAGE_DECODE_LOCK = f"{RUN_DIR}/image-decode.lock"
 env.finish()

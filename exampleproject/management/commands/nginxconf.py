@@ -20,9 +20,6 @@ def nginx_values():
         "SOCKET_PATH": web.SOCKET_PATH,
         "GRACEFUL_TIMEOUT": web.GRACEFUL_TIMEOUT,
         "PROXY_TIMEOUT": web.TIMEOUT + 5,
-        "UPSTREAM_IDLE": web.WORKERS,  # per nginx worker: one for each gunicorn worker
-        "UPSTREAM_IDLE_TIMEOUT": web.UPSTREAM_IDLE_TIMEOUT,
-        "UPSTREAM_REQUESTS": web.UPSTREAM_REQUESTS,
         "PROBES": "|".join(map(re.escape, web.PROBES)),
         "MAX_BODY_BYTES": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
         "SECURE_SSL_REDIRECT": int(settings.SECURE_SSL_REDIRECT),
