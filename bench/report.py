@@ -103,7 +103,7 @@ def markdown(servers, image, args, seconds, machine):
     ]:
         lines.append(f"| {label} | " + " | ".join(cell(n, key, field, fmt) for n in order) + " |")
     lines.append(
-        "| page throughput kept with slow clients | "
+        "| page throughput kept with slow clients (each run beside one without) | "
         + " | ".join(f"{servers[n]['slow_kept']:.0%}" if "slow_kept" in servers.get(n, {}) else "–" for n in order)
         + " |"
     )
