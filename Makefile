@@ -19,7 +19,7 @@ format:
 	.venv/bin/ruff format .
 
 # The benchmark: this stack against its peers, on 127.0.0.1 (needs nginx, wrk, PostgreSQL
-# on 127.0.0.1:5432 or BENCH_DATABASE_URL, and Docker for the image figures). ~15 min.
+# on 127.0.0.1:5432 or BENCH_DATABASE_URL, HAProxy, and Docker for the image figures). ~12 min.
 bench:
 	bin/venv requirements-dev.txt
 	.venv/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -8,10 +8,12 @@ request = function()
   count = count + 1
   if count % 20 == 0 then
     local body = "csrfmiddlewaretoken=" .. token .. "&name=bench&message=Signed+under+load"
-    return wrk.format("POST", "/", {
-      ["Content-Type"] = "application/x-www-form-urlencoded",
-      ["Cookie"] = cookie,
-    }, body)
+    -- A table of headers replaces wrk's own (-H): the router's and the Origin go in too.
+    local headers = {["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = cookie}
+    for name, value in pairs(wrk.headers) do
+      headers[name] = value
+    end
+    return wrk.format("POST", "/", headers, body)
   end
   return wrk.format("GET", "/")
 end

@@ -5,7 +5,7 @@ Every server runs on 127.0.0.1 against the same PostgreSQL database, with the sa
 of worker processes, and serves the same exampleapp. Load comes from wrk; each figure is
 the median of several runs, and every comparison is a ratio taken in this run, because
 absolute numbers drift on shared machines. Prints a table and writes bench/results.md and
-bench/results.png. Bounded: about 15 minutes with the defaults. Run it with `make bench`.
+bench/results.png. Bounded: about 12 minutes with the defaults. Run it with `make bench`.
 """
 
 import argparse
@@ -32,6 +32,7 @@ from bench.before import BEFORE_PATH  # noqa: E402
 from tests.servers import (  # noqa: E402  (the suite's helpers: one way to start each server)
     HTTP_PORT,
     PRODUCTION_ENV,
+    PROXY_PORT,
     WebProcess,
     copy_working_tree,
     free_port,
@@ -44,6 +45,7 @@ from tests.servers import (  # noqa: E402  (the suite's helpers: one way to star
 
 PYTHON = sys.executable
 SLOW_CLIENTS = 200
+LOAD = []  # the 1-minute load average at the end of each wrk run
 
 
 # --- the configurations ------------------------------------------------------------------
@@ -173,10 +175,36 @@ def nginx_workers():
     return CPUS
 
 
+class Router:
+    """HAProxy in TCP mode, in the platform's balancer's place, one port per configuration: to
+    ours' 4001 behind a PROXY line (TLS ended, HTTPS); to a peer as is, the load then sending the
+    router's X-Forwarded-Proto itself (HAProxy in TCP mode adds no header)."""
+
+    def __init__(self, targets):
+        self.ports = {name: free_port() for name in targets}
+        run = public_tmp_dir("bench-haproxy-")
+        config = ["global", "    maxconn 4096", "defaults", "    mode tcp", "    timeout connect 5s"]
+        config += ["    timeout client 75s", "    timeout server 75s"]
+        for name, (port, proxy) in targets.items():
+            config += [f"listen {name}", f"    bind 127.0.0.1:{self.ports[name]}"]
+            config += [f"    server {name} 127.0.0.1:{port}{' send-proxy' if proxy else ''}"]
+        (run / "haproxy.cfg").write_text("\n".join(config) + "\n")
+        self.process = subprocess.Popen(
+            ["haproxy", "-db", "-f", str(run / "haproxy.cfg")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for port in self.ports.values():
+            wait_until_listening(port, self.process)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
 # --- load ------------------------------------------------------------------------------------
 
 
-def wrk(url, seconds, connections, headers=(), script=None, env=None):
+def wrk(url, seconds, connections, headers=(), script=None, env=None, per=1):
+    """wrk's requests a second (divided by `per`, the requests of one page view), p99 and errors."""
     args = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "--timeout", "10s"]
     for header in headers:
         args += ["-H", header]
@@ -189,7 +217,8 @@ def wrk(url, seconds, connections, headers=(), script=None, env=None):
     p99 = parse_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-    return {"rps": rps, "p99_ms": p99, "errors": errors}
+    LOAD.append(os.getloadavg()[0])
+    return {"rps": rps / per, "p99_ms": p99, "errors": errors}
 
 
 def parse_ms(text):
@@ -197,59 +226,35 @@ def parse_ms(text):
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def median_of(runs, measure):
-    samples = [measure() for _ in range(runs)]
-    return {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
-
-
 class SlowClients:
-    """200 connections that each send a request a byte every 100 ms, read the reply, and
-    start again, until stopped: slow networks, the clients nginx is there for. One thread
-    sends a byte to every socket each tick, so the generator itself costs the two CPUs
-    little (a coroutine per client cost more than the servers under test)."""
+    """SLOW_CLIENTS connections sending a request a byte every 100 ms (bench/slow_clients.py), in a
+    process of their own: on a CPU apart from the servers where the machine has 4 or more (main()
+    keeps the others for them), else beside them, its CPU measured and reported."""
 
-    def __init__(self, port, count=SLOW_CLIENTS, interval=0.1):
-        self.port, self.count, self.interval = port, count, interval
-        self.request = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _connect(self):
-        import socket
-
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        sock.setblocking(False)
-        return [sock, 0]  # the socket, and how many bytes of the request it has sent
-
-    def _run(self):
-        clients = [self._connect() for _ in range(self.count)]
-        while not self.stop_event.is_set():
-            for client in clients:
-                sock, sent = client
-                try:
-                    if sent < len(self.request):
-                        client[1] += sock.send(self.request[sent : sent + 1])
-                    elif not sock.recv(65536):  # the whole reply read: start again
-                        sock.close()
-                        client[:] = self._connect()
-                except BlockingIOError:
-                    pass  # no reply yet
-                except OSError:  # refused, reset, or cut off by a timeout: start again
-                    sock.close()
-                    with contextlib.suppress(OSError):
-                        client[:] = self._connect()
-            time.sleep(self.interval)
-        for sock, _ in clients:
-            sock.close()
+    def __init__(self, port, headers=()):
+        self.args = [PYTHON, str(BENCH / "slow_clients.py"), str(port), str(SLOW_CLIENTS), "/", *headers]
 
     def __enter__(self):
-        self.thread.start()
-        time.sleep(3)  # let them all connect and start trickling
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True)
+        if GENERATOR_CPU is not None:
+            os.sched_setaffinity(self.process.pid, {GENERATOR_CPU})
+        self.process.stdout.readline()  # connected
+        time.sleep(3)  # let them all start trickling
+        self.started, self.cpu_started = time.monotonic(), self.cpu_seconds()
         return self
 
+    def cpu_seconds(self):
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     def __exit__(self, *exc):
-        self.stop_event.set()
-        self.thread.join(timeout=60)
+        # The share of one CPU the generator used while measured.
+        self.cpu = (self.cpu_seconds() - self.cpu_started) / (time.monotonic() - self.started)
+        self.process.kill()
+        self.process.wait()
+
+
+GENERATOR_CPU = None  # set by main() where the generator can have a CPU of its own
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -258,6 +263,7 @@ class SlowClients:
 def prepare(database_url):
     """A fresh database with migrations and 50 entries, static files collected."""
     static_root = public_tmp_dir("bench-static-") / "static"
+    data_dir = public_tmp_dir("bench-data-")  # media on disk, served by nginx or Django's media view
     # bench.settings: production's, plus the page as it was at /before/ (bench/before).
     env = {
         **PRODUCTION_ENV,
@@ -265,46 +271,88 @@ def prepare(database_url):
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "STATIC_ROOT": str(static_root),
+        "DATA_DIR": str(data_dir),
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "localhost,127.0.0.1",
     }
     for args in (["collectstatic", "--noinput", "-v0"], ["migrate", "--noinput", "-v0"]):
         subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env={**os.environ, **env}, check=True)
+    # 50 entries, the newest with a photo as the form stores one (1200x800 JPEG, about 50 kB).
     seed = (
+        "import io; from PIL import Image; from django.core.files.base import ContentFile; "
         "from exampleapp.models import Entry; Entry.objects.bulk_create("
-        "[Entry(name=f'Guest {i}', message='A message of a typical length. ' * 4) for i in range(50)])"
+        "[Entry(name=f'Guest {i}', message='A message of a typical length. ' * 4) for i in range(49)]); "
+        "photo = io.BytesIO(); Image.effect_noise((1200, 800), 32).convert('RGB').save(photo, 'JPEG', quality=85); "
+        "entry = Entry(name='Guest 49', message='With a photo.'); "
+        "entry.image.save('photo.jpg', ContentFile(photo.getvalue()))"
     )
     subprocess.run([PYTHON, "manage.py", "shell", "-v0", "-c", seed], cwd=ROOT, env={**os.environ, **env}, check=True)
     manifest = json.loads((static_root / "staticfiles.json").read_text())
     return env, "/static/" + manifest["paths"]["exampleapp/style.css"]
 
 
-def csrf_for(port):
+def csrf_for(port, headers):
     """A CSRF token and cookie for the POST mix (wrk reuses them; Django accepts that)."""
-    _, headers, body = raw_request(port, http_request("GET", "/", host="127.0.0.1"))
+    _, answer, body = raw_request(port, http_request("GET", "/", host=f"127.0.0.1:{port}", headers=headers))
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
-    cookie = headers["set-cookie"][0].split(";")[0]  # name=value
+    cookie = answer["set-cookie"][0].split(";")[0]  # name=value
     return {"BENCH_TOKEN": token, "BENCH_COOKIE": cookie}
 
 
+def page_view_paths(port, headers):
+    """What a browser fetches for one view of the guestbook: the page, every /static/ file it
+    links, and the one image on it."""
+    _, _, body = raw_request(port, http_request("GET", "/", host=f"127.0.0.1:{port}", headers=headers))
+    static = re.findall(rb'(?:href|src)="(/static/[^"]+)"', body)
+    image = re.findall(rb'<img[^>]* src="(/media/[^"]+)"', body)[:1]
+    if not static or not image:
+        sys.exit(f"bench: the page links no /static/ file or no image: {static} {image}")
+    return ["/", *(path.decode() for path in [*dict.fromkeys(static), *image])]
+
+
 CONFIGURATIONS = (Ours, OursBefore, HerokuStyle, CookiecutterStyle, NginxAlone, HelloWorld)
+PEERS = ("heroku", "cookiecutter")
+BROWSER = ["Accept-Encoding: gzip, deflate, br"]
 
 
 def measure_servers(env, css, args):
-    """All servers run at once; for each workload, one warm-up run per configuration (not
-    counted), then the runs go round-robin across configurations, so that the machine's
-    drift falls on all of them alike and each ratio compares like with like."""
+    """All servers run at once, behind one router; for each workload, one warm-up run per
+    configuration (not counted), then the runs go round-robin across configurations, so that
+    the machine's drift falls on all of them alike and each ratio compares like with like."""
     servers = {cls.name: cls(env, args.workers) for cls in CONFIGURATIONS if not args.only or cls.name in args.only}
     if "before" in servers and "ours" not in servers:
         sys.exit("bench: 'before' is served by ours' processes; measure it with ours")
     results = {name: {} for name in servers}
-    ports = {}
+    ports, router = {}, None
     try:
         for name, server in servers.items():
             print(f"--- starting {server.label}", flush=True)
             ports[name] = server.start()
+        proxied = {n for n in servers if n in ("ours", "before")}
+        routed = [n for n in servers if n not in ("nginx", "before")]
+        router = Router({n: (PROXY_PORT if n in proxied else ports[n], n in proxied) for n in routed})
+        via = {n: router.ports["ours" if n == "before" else n] for n in [*routed, *proxied]}
+        # The router's header for a peer; ours learns HTTPS from the port the PROXY line came to.
+        https = {n: [] if n in proxied else ["X-Forwarded-Proto: https"] for n in via}
+        origin = {n: [f"Origin: https://127.0.0.1:{via[n]}"] for n in via}  # Django checks it on HTTPS POSTs
         paths = {name: server.path for name, server in servers.items()}
+        views = {n: page_view_paths(via[n], https[n]) for n in via if n in ("ours", *PEERS)}
+        if views:
+            print(f"page view: {' '.join(next(iter(views.values())))}", flush=True)
         workloads = [
+            (
+                "page_view",
+                [n for n in servers if n in ("ours", *PEERS)],
+                lambda name: wrk(
+                    f"http://127.0.0.1:{via[name]}/",
+                    args.seconds,
+                    32,
+                    BROWSER + https[name],
+                    script=BENCH / "page_view.lua",
+                    env={"BENCH_PATHS": " ".join(views[name])},
+                    per=len(views[name]),
+                ),
+            ),
             (
                 "static",
                 [n for n in servers if n != "before"],
@@ -313,21 +361,22 @@ def measure_servers(env, css, args):
             (
                 "page",
                 [n for n in servers if n != "nginx"],
-                lambda name: wrk(f"http://127.0.0.1:{ports[name]}{paths[name]}", args.seconds, 32),
+                lambda name: wrk(f"http://127.0.0.1:{via[name]}{paths[name]}", args.seconds, 32, https[name]),
             ),
             (
                 "mixed",
-                [n for n in servers if n not in ("nginx", "hello", "before")],
+                [n for n in servers if n in ("ours", *PEERS)],
                 lambda name: wrk(
-                    f"http://127.0.0.1:{ports[name]}/",
+                    f"http://127.0.0.1:{via[name]}/",
                     args.seconds,
                     32,
+                    https[name] + origin[name],
                     script=BENCH / "mixed.lua",
-                    env=csrf_for(ports[name]),
+                    env=csrf_for(via[name], https[name]),
                 ),
             ),
         ]
-        for workload, names, measure in workloads:
+        for workload, names, measure in [w for w in workloads if not args.workloads or w[0] in args.workloads]:
             print(f"--- {workload}: {', '.join(names)}", flush=True)
             samples = {name: [] for name in names}
             for name in names:
@@ -339,16 +388,28 @@ def measure_servers(env, css, args):
                 results[name][workload] = {
                     key: statistics.median(s[key] for s in samples[name]) for key in samples[name][0]
                 }
-        # Slow clients load one server at a time; the page figure above is the baseline.
-        for name in [n for n in servers if n not in ("nginx", "hello", "before")]:
+                print(f"{workload} {name} {json.dumps(results[name][workload])}", flush=True)
+        # Slow clients load one server at a time, each run beside a run without them, so that the
+        # share kept compares the same moment's machine.
+        for name in [n for n in servers if n in ("ours", *PEERS) and "page" in results[n]]:
+            if args.workloads and "slow" not in args.workloads:
+                break
             print(f"--- page with {SLOW_CLIENTS} slow clients: {name}", flush=True)
-            url = f"http://127.0.0.1:{ports[name]}/"
-            with SlowClients(ports[name]):
-                results[name]["page_with_slow_clients"] = median_of(
-                    args.runs, lambda url=url: wrk(url, args.seconds, 32)
-                )
-            results[name]["slow_kept"] = results[name]["page_with_slow_clients"]["rps"] / results[name]["page"]["rps"]
+            url = f"http://127.0.0.1:{via[name]}/"
+            alone, slowed, cpu = [], [], []
+            for _ in range(args.runs):
+                alone.append(wrk(url, args.seconds, 32, https[name]))
+                with SlowClients(via[name], https[name]) as slow:
+                    slowed.append(wrk(url, args.seconds, 32, https[name]))
+                cpu.append(slow.cpu)
+            figures = {key: statistics.median(s[key] for s in slowed) for key in slowed[0]}
+            results[name]["page_with_slow_clients"] = {**figures, "generator_cpu": max(cpu)}
+            results[name]["slow_kept"] = statistics.median(
+                b["rps"] / a["rps"] for a, b in zip(alone, slowed, strict=True)
+            )
     finally:
+        if router:
+            router.stop()
         for server in servers.values():
             server.stop()
     for name in servers:
@@ -437,8 +498,8 @@ def container_memory_mb(name):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure; the median is reported")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument(
         "--workers",
         type=int,
@@ -452,10 +513,18 @@ def main():
         choices=[cls.name for cls in CONFIGURATIONS],
         help="measure these configurations only (no report: for tuning)",
     )
+    parser.add_argument(
+        "--workloads", nargs="*", help="page_view static page mixed slow: these only (no report: for tuning)"
+    )
     args = parser.parse_args()
-    for tool in ("wrk", "nginx"):
+    for tool in ("wrk", "nginx", "haproxy"):
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is not installed (Debian package {tool})")
+    global GENERATOR_CPU
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 4:  # the slow clients' generator on a CPU of its own; everything else, inherited, not
+        GENERATOR_CPU = cpus[-1]
+        os.sched_setaffinity(0, cpus[:-1])
     database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exampleproject")
     if not database_url.startswith("postgres"):
         sys.exit("bench: BENCH_DATABASE_URL must be a PostgreSQL URL")
@@ -463,12 +532,12 @@ def main():
     env, css = prepare(fresh_database_url("exampleproject_bench", Path(tempfile.mkdtemp())))
     started = time.monotonic()
     servers = measure_servers(env, css, args)
-    if args.only:
+    if args.only or args.workloads:
         return  # a partial run: the figures above, no report
     image = None if args.skip_image else measure_image(env, args)
     from bench.report import write_report
 
-    write_report(servers, image, args, time.monotonic() - started, machine())
+    write_report(servers, image, args, time.monotonic() - started, {**machine(), "load": LOAD})
 
 
 def machine():

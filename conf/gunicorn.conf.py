@@ -8,7 +8,9 @@ from exampleproject import web
 wsgi_app = "exampleproject.wsgi:application"
 # bin/gunicorn's port; else a unix socket only nginx reaches.
 bind = [f"0.0.0.0:{web.GUNICORN_PORT}"] if web.GUNICORN_PORT else [f"unix:{web.SOCKET_PATH}"]
-worker_class = "sync"  # nginx buffers slow clients: a worker is busy only while Django runs
+# nginx buffers slow clients: a worker is busy only while Django runs. Sync, not gthread with nginx's
+# connections kept: that served more, but requests queued behind busy workers (docs/decisions.md, "nginx to gunicorn").
+worker_class = "sync"
 workers = web.WORKERS
 timeout = web.TIMEOUT
 graceful_timeout = web.GRACEFUL_TIMEOUT
@@ -21,9 +23,10 @@ max_requests = 10000
 max_requests_jitter = 1000
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # heartbeats off a slow or read-only disk
 control_socket_disable = True  # signals do as much, and it would need a writable $HOME
-# On stdout for the platform; the client's address (REMOTE_ADDR, as exampleproject/wsgi.py sets it)
-# and nginx's request id join the two logs.
-accesslog = errorlog = "-"
+# On stdout for the platform. Behind nginx, nginx's line alone: it carries the client's address, the
+# request id, the status, the bytes and gunicorn's time (urt=).
+errorlog = "-"
+accesslog = "-" if web.GUNICORN_PORT else None
 loglevel = os.environ.get("LOG_LEVEL", "").strip().lower() or "info"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms id=%({x-request-id}i)s'
 

@@ -63,7 +63,7 @@ def test_the_written_configuration_passes_nginx_t(load_settings, monkeypatch, re
     assert "test is successful" in nginx.stderr
     conf = nginx.stdout
     assert "${" not in conf.replace("${...}", "")  # every placeholder filled in
-    assert f"server unix:{run_dir}/gunicorn.sock fail_timeout=0;" in conf
+    assert f"server unix:{run_dir}/gunicorn.sock max_fails=0;" in conf
     assert f"client_max_body_size {2 * s['IMAGE_UPLOAD_MAX_BYTES']};" in conf
     assert f"alias {s['STATIC_ROOT']}/;" in conf
     assert re.search(r'"~\^http/" +(\d);', conf).group(1) == {"true": "1", "false": "0"}[redirect]
