@@ -266,3 +266,24 @@ def test_two_workers_never_run_the_same_task(site, mailbox, workers):
     time.sleep(1)
     assert mailbox.subjects() == [f"Subject: [exampleproject] New guestbook entry from {n}" for n in names]
     assert task_rows(env) == [("SUCCESSFUL", 1)] * len(names)
+
+
+def test_the_worker_deletes_tasks_finished_long_ago(site, workers):
+    """The queue's table keeps a finished task KEEP_FINISHED_DAYS for the admin, then the worker deletes
+    it: one finished 15 days ago goes, one finished yesterday and one not yet run stay."""
+    sign_entries(site, ["Old", "Recent", "Waiting"])
+    manage(
+        site,
+        "import datetime\n"
+        "from django.utils import timezone\n"
+        "from django_tasks_db.models import DBTaskResult\n"
+        "old, recent, _ = DBTaskResult.objects.order_by('enqueued_at')\n"
+        "for row, days in ((old, 15), (recent, 1)):\n"
+        "    DBTaskResult.objects.filter(pk=row.pk).update(\n"
+        "        status='SUCCESSFUL', finished_at=timezone.now() - datetime.timedelta(days=days))\n",
+    )
+    # A queue with nothing in it, once through (--batch): the worker prunes, runs nothing, and exits.
+    worker = workers.start(site, "--queue-name", "nothing-queued", "--batch")
+    output = worker.communicate(timeout=60)[0]
+    assert "deleted 1 tasks finished over 14 days ago" in output, output
+    assert sorted(status for status, _ in task_rows(site)) == ["READY", "SUCCESSFUL"]

@@ -10,7 +10,9 @@ that claims it (docs/decisions.md, "The task queue"):
 The price: a task holds a transaction for as long as it runs, so tasks must be short (seconds); on SQLite
 (development) that transaction blocks every other write meanwhile. SIGTERM lets the running task finish;
 a second SIGTERM, or SIGKILL, cuts it off and it runs again. One log line per task: name, id, outcome,
-duration (db_worker's signals, which log two lines and a traceback, are not sent)."""
+duration (db_worker's signals, which log two lines and a traceback, are not sent). Finished tasks stay
+in the admin KEEP_FINISHED_DAYS, then the worker deletes them (at start, then hourly), so the table
+does not grow with every task ever run, on a platform with no scheduler as on one with."""
 
 import datetime
 import logging
@@ -27,12 +29,19 @@ from exampleproject.tasks import Retry
 
 logger = logging.getLogger("exampleproject.worker")
 
+KEEP_FINISHED_DAYS = 14  # django-tasks-db's prune_db_task_results default
+PRUNE_EVERY_SECONDS = 3600
+
 
 class Worker(db_worker.Worker):
     def run(self):
         logger.info("worker %s: queues %s", self.worker_id, ",".join(self.queue_names))
+        pruned_at = None
         while self.running:
             close_old_connections()  # a connection older than CONN_MAX_AGE, or broken, is replaced
+            if pruned_at is None or time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                self.prune()
+                pruned_at = time.monotonic()
             tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
             if not self.process_all_queues:
                 tasks = tasks.filter(queue_name__in=self.queue_names)
@@ -56,6 +65,15 @@ class Worker(db_worker.Worker):
                 return
             if self.running and claimed is None:
                 time.sleep(self.interval)
+
+    def prune(self):
+        """Deletes the tasks finished more than KEEP_FINISHED_DAYS ago; several workers may, harmlessly."""
+        cutoff = timezone.now() - datetime.timedelta(days=KEEP_FINISHED_DAYS)
+        finished = DBTaskResult.objects.finished().filter(backend_name=self.backend_name, finished_at__lt=cutoff)
+        if deleted := finished.delete()[0]:
+            logger.info(
+                "worker %s: deleted %d tasks finished over %d days ago", self.worker_id, deleted, KEEP_FINISHED_DAYS
+            )
 
     def run_task(self, db_result, using):
         started = time.monotonic()
