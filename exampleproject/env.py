@@ -104,7 +104,7 @@ class Env:
 
     def networks(self, name: str, default: str) -> list:
         """Comma-separated IP addresses or networks in CIDR form (10.0.0.0/16, fd00::/8), as ipaddress reads them."""
-        items = [item.strip() for item in (self.str(name) or default).split(",") if item.strip()]
+        items = self.list(name, default.split(","))
         if not items:
             self.problem(name, "names no address")
         networks = []

@@ -22,7 +22,6 @@ from django.utils.deprecation import MiddlewareMixin
 from redis.exceptions import RedisError
 
 from exampleproject import web
-from exampleproject.web import PROBES, READINESS
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +131,8 @@ class HealthCheckMiddleware(MiddlewareMixin):
     up or down: which service failed is no one else's business (the log has it)."""
 
     def process_request(self, request):
-        if request.path_info in PROBES and request.method in ("GET", "HEAD"):
-            status, body = readiness() if request.path_info == READINESS else liveness()
+        if request.path_info in web.PROBES and request.method in ("GET", "HEAD"):
+            status, body = readiness() if request.path_info == web.READINESS else liveness()
             if not from_this_machine(request):
                 body = {"status": body["status"]}
             return JsonResponse(body, status=status, headers={"Cache-Control": "no-store"})

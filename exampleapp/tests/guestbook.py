@@ -86,14 +86,19 @@ COSTLIEST = {
 }
 
 
-def costliest(kind, pixels):
-    """A COSTLIEST kind of image of about `pixels` pixels, 4:3: (bytes, content type)."""
-    fmt, mode, options = COSTLIEST[kind]
+def plain_image(fmt, mode, options, pixels):
+    """A one-colour image of about `pixels` pixels, 4:3: (bytes, (width, height))."""
     width = round((pixels * 4 / 3) ** 0.5)
+    size = (width, round(pixels / width))
     buffer = io.BytesIO()
-    colour = 3 if mode == "I;16" else (10, 200, 30, 128)[: len(mode)]
-    Image.new(mode, (width, round(pixels / width)), colour).save(buffer, fmt, **options)
-    return buffer.getvalue(), f"image/{fmt.lower()}"
+    Image.new(mode, size, 3 if mode in ("P", "I;16") else (10, 200, 30, 128)[: len(mode)]).save(buffer, fmt, **options)
+    return buffer.getvalue(), size
+
+
+def costliest(kind, pixels):
+    """A COSTLIEST kind of image of about `pixels` pixels: (bytes, content type)."""
+    fmt, mode, options = COSTLIEST[kind]
+    return plain_image(fmt, mode, options, pixels)[0], f"image/{fmt.lower()}"
 
 
 def megapixels_allowed(page):
