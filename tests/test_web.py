@@ -266,6 +266,55 @@ def test_static_misses_are_plain_404s(web, path):
     assert b"manage.py" not in body and b"django" not in body.lower()
 
 
+def test_nginx_logs_a_static_file_only_when_it_is_not_served(web, web_env):
+    """A file served, fresh or revalidated, writes no access line; a miss or a refusal does, with
+    `id=-`: nothing reached Django, so there is no other line to join it to. An upload from disk,
+    the user's content, keeps its line."""
+    import pathlib
+
+    from tests.test_media import make_image
+
+    css = hashed_css(web)
+    status, headers, _ = via_balancer("GET", css)
+    assert status == 200
+    assert via_balancer("GET", css, headers=[f"If-None-Match: {headers['etag'][0]}"])[0] == 304
+    folder = pathlib.Path(web_env["DATA_DIR"]) / "media" / "entries"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "logged.jpg").write_bytes(make_image(size=(8, 8)))
+    for path in (folder, folder / "logged.jpg"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    misses = ["/static/missing-logged.css", "/static/../../logged-escape.css"]
+    assert [via_balancer("GET", path)[0] for path in misses] == [404, 400]
+    assert via_balancer("GET", "/media/entries/logged.jpg")[0] == 200
+    time.sleep(0.3)  # let the access log lines arrive
+    assert css not in web.log
+    for path, status in [
+        ("/static/missing-logged.css", 404),
+        ("logged-escape.css", 400),
+        ("/media/entries/logged.jpg", 200),
+    ]:
+        (line,) = [line for line in web.log.splitlines() if path in line and " rt=" in line]  # not the error log's
+        assert re.search(rf'" {status} \d+ .* rt=[\d.]+ urt=- id=-$', line), line
+
+
+def test_a_deleted_upload_is_not_served_again(web, web_env):
+    """/static/ keeps its files open (the image's never change); /media/ does not: an upload
+    deleted is gone on the next request."""
+    import pathlib
+
+    from tests.test_media import make_image
+
+    folder = pathlib.Path(web_env["DATA_DIR"]) / "media" / "entries"
+    folder.mkdir(parents=True, exist_ok=True)
+    image = folder / "deleted.jpg"
+    image.write_bytes(make_image(size=(8, 8)))
+    folder.chmod(0o755)
+    image.chmod(0o644)
+    assert [via_balancer("GET", "/media/entries/deleted.jpg")[0] for _ in range(3)] == [200, 200, 200]
+    image.unlink()
+    assert via_balancer("GET", "/media/entries/deleted.jpg")[0] == 404
+
+
 # --- a form, and uploaded files, through the whole stack ------------------------------------
 
 

@@ -20,7 +20,7 @@ def nginx_values():
         "SOCKET_PATH": web.SOCKET_PATH,
         "GRACEFUL_TIMEOUT": web.GRACEFUL_TIMEOUT,
         "PROXY_TIMEOUT": web.TIMEOUT + 5,
-        "PROBES": "|".join(map(re.escape, web.PROBES)),
+        "PROBES": " ".join(f"{path} 1;" for path in web.PROBES),
         "MAX_BODY_BYTES": 2 * settings.IMAGE_UPLOAD_MAX_BYTES,
         "SECURE_SSL_REDIRECT": int(settings.SECURE_SSL_REDIRECT),
         # The key limit_req counts by: the client's address for a POST; "" (not counted) otherwise.
