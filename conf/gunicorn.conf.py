@@ -1,6 +1,7 @@
 """gunicorn's settings (docs.gunicorn.org/en/stable/settings.html) for bin/web, behind nginx, and bin/gunicorn,
 alone on the platform's PORT. The values nginx shares come from exampleproject/web.py."""
 
+import gc
 import os
 
 from exampleproject import web
@@ -29,6 +30,12 @@ errorlog = "-"
 accesslog = "-" if web.GUNICORN_PORT else None
 loglevel = os.environ.get("LOG_LEVEL", "").strip().lower() or "info"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms id=%({x-request-id}i)s'
+
+
+def pre_fork(server, worker):
+    # What preload_app imported leaves the collector's view: each worker's collections scan only
+    # its own objects, and the shared pages are not written to (docs.python.org/3/library/gc.html#gc.freeze).
+    gc.freeze()
 
 
 def on_starting(server):
