@@ -66,7 +66,7 @@ def test_the_written_configuration_passes_nginx_t(load_settings, monkeypatch, re
     assert f"server unix:{run_dir}/gunicorn.sock max_fails=0;" in conf
     assert f"client_max_body_size {2 * s['IMAGE_UPLOAD_MAX_BYTES']};" in conf
     assert f"alias {s['STATIC_ROOT']}/;" in conf
-    assert re.search(r"http01 +(\d);", conf).group(1) == {"true": "1", "false": "0"}[redirect]
+    assert re.search(r" 01 +(\d);", conf).group(1) == {"true": "1", "false": "0"}[redirect]
     local = not storage
     assert (f"alias {s['MEDIA_ROOT']}/;" in conf) is local
     assert f"# configuration file {run_dir}/nginx-media.conf:" in conf

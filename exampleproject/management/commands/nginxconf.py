@@ -30,7 +30,7 @@ def nginx_values():
         "POST_AT_ONCE": web.POST_AT_ONCE,
         # The balancer's networks: realip believes their PROXY headers; a `geo` block marks their connections.
         "REAL_IP_FROM": " ".join(f"set_real_ip_from {network};" for network in web.BALANCER_IPS),
-        "BALANCER_IPS": " ".join(f"{network} 1;" for network in web.BALANCER_IPS),
+        "BALANCER_IPS": " ".join(f"{network} 0;" for network in web.BALANCER_IPS),
         # A `hostnames` map's entries (.example.com: it and its subdomains, as in Django).
         "ALLOWED_HOSTS": "default 1;"
         if "*" in settings.ALLOWED_HOSTS
