@@ -238,6 +238,22 @@ def hashed_css(web):
     return re.search(rb'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', body).group(1).decode()
 
 
+def upload_on_disk(web_env, name, size=(8, 8)):
+    """An image in MEDIA_ROOT ($DATA_DIR/media), as a FileSystemStorage stores it, readable by nginx's
+    unprivileged workers; returns its path."""
+    import pathlib
+
+    from tests.test_media import make_image
+
+    folder = pathlib.Path(web_env["DATA_DIR"]) / "media" / "entries"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    path = folder / name
+    path.write_bytes(make_image(size=size))
+    path.chmod(0o644)
+    return path
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "br"])
 def test_static_files_from_nginx_precompressed_and_immutable(web, encoding):
     status, headers, body = via_balancer("GET", hashed_css(web), headers=[f"Accept-Encoding: {encoding}"])
@@ -270,19 +286,11 @@ def test_nginx_logs_a_static_file_only_when_it_is_not_served(web, web_env):
     """A file served, fresh or revalidated, writes no access line; a miss or a refusal does, with
     `id=-`: nothing reached Django, so there is no other line to join it to. An upload from disk,
     the user's content, keeps its line."""
-    import pathlib
-
-    from tests.test_media import make_image
-
     css = hashed_css(web)
     status, headers, _ = via_balancer("GET", css)
     assert status == 200
     assert via_balancer("GET", css, headers=[f"If-None-Match: {headers['etag'][0]}"])[0] == 304
-    folder = pathlib.Path(web_env["DATA_DIR"]) / "media" / "entries"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "logged.jpg").write_bytes(make_image(size=(8, 8)))
-    for path in (folder, folder / "logged.jpg"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    upload_on_disk(web_env, "logged.jpg")
     misses = ["/static/missing-logged.css", "/static/../../logged-escape.css"]
     assert [via_balancer("GET", path)[0] for path in misses] == [404, 400]
     assert via_balancer("GET", "/media/entries/logged.jpg")[0] == 200
@@ -300,16 +308,7 @@ def test_nginx_logs_a_static_file_only_when_it_is_not_served(web, web_env):
 def test_a_deleted_upload_is_not_served_again(web, web_env):
     """/static/ keeps its files open (the image's never change); /media/ does not: an upload
     deleted is gone on the next request."""
-    import pathlib
-
-    from tests.test_media import make_image
-
-    folder = pathlib.Path(web_env["DATA_DIR"]) / "media" / "entries"
-    folder.mkdir(parents=True, exist_ok=True)
-    image = folder / "deleted.jpg"
-    image.write_bytes(make_image(size=(8, 8)))
-    folder.chmod(0o755)
-    image.chmod(0o644)
+    image = upload_on_disk(web_env, "deleted.jpg")
     assert [via_balancer("GET", "/media/entries/deleted.jpg")[0] for _ in range(3)] == [200, 200, 200]
     image.unlink()
     assert via_balancer("GET", "/media/entries/deleted.jpg")[0] == 404
@@ -332,15 +331,9 @@ def test_log_into_the_admin_through_4001(web):
 def test_uploads_are_served_by_nginx(web, web_env):
     """A file in MEDIA_ROOT ($DATA_DIR/media), as a FileSystemStorage stores it: nginx serves
     it with the project's media headers, and Django never sees /media/."""
-    import pathlib
+    from tests.test_media import opened
 
-    from tests.test_media import make_image, opened
-
-    folder = pathlib.Path(web_env["DATA_DIR"]) / "media" / "entries"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "0123abcd.jpg").write_bytes(make_image(size=(800, 600)))
-    folder.chmod(0o755)
-    (folder / "0123abcd.jpg").chmod(0o644)
+    upload_on_disk(web_env, "0123abcd.jpg", size=(800, 600))
     status, headers, image = via_balancer("GET", "/media/entries/0123abcd.jpg")
     assert status == 200 and opened(image).size == (800, 600)
     assert headers["content-type"] == ["image/jpeg"]
