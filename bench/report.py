@@ -40,7 +40,7 @@ def targets(servers, image):
             ratio(s["ours"]["page"]["p99_ms"], min(s[n]["page"]["p99_ms"] for n in peers)),
             "<= 1.2x",
         ),
-        ("slow clients: page throughput ours keeps", s["ours"]["slow_kept"], ">= 90%"),
+        ("slow clients: page throughput ours keeps, every page served", s["ours"]["slow_kept"], ">= 90%"),
         ("static file: ours / nginx alone", ratio(s["ours"]["static"]["rps"], s["nginx"]["static"]["rps"]), ">= 0.9x"),
         ("static file: ours / Heroku-style", ratio(s["ours"]["static"]["rps"], s["heroku"]["static"]["rps"]), ">= 10x"),
         (
@@ -100,13 +100,15 @@ def markdown(servers, image, args, seconds, machine):
         ("home page p99 (ms)", "page", "p99_ms", "{:.1f}"),
         ("reads + 1 in 20 signing (req/s)", "mixed", "rps", "{:,.0f}"),
         (f"home page with {200} slow clients (req/s)", "page_with_slow_clients", "rps", "{:,.0f}"),
+        ("... and the slow clients' own pages (req/s)", "page_with_slow_clients", "slow_rps", "{:,.0f}"),
     ]:
         lines.append(f"| {label} | " + " | ".join(cell(n, key, field, fmt) for n in order) + " |")
-    lines.append(
-        "| page throughput kept with slow clients (each run beside one without) | "
-        + " | ".join(f"{servers[n]['slow_kept']:.0%}" if "slow_kept" in servers.get(n, {}) else "–" for n in order)
-        + " |"
-    )
+    for label, key in [
+        ("page throughput kept with slow clients, every page served (each run between two without)", "slow_kept"),
+        ("... the other clients' pages alone", "slow_kept_others"),
+    ]:
+        kept = [f"{servers[n][key]:.0%}" if key in servers.get(n, {}) else "–" for n in order]
+        lines.append(f"| {label} | " + " | ".join(kept) + " |")
     cpu = [servers[n]["page_with_slow_clients"]["generator_cpu"] for n in order if "slow_kept" in servers.get(n, {})]
     if cpu:
         lines += [
