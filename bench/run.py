@@ -397,7 +397,8 @@ def measure_servers(env, css, args):
                 results[name][workload] = {
                     key: statistics.median(s[key] for s in samples[name]) for key in samples[name][0]
                 }
-                print(f"{workload} {name} {json.dumps(results[name][workload])}", flush=True)
+                runs = " ".join(f"{s['rps']:.0f}" for s in samples[name])
+                print(f"{workload} {name} {json.dumps(results[name][workload])} runs: {runs}", flush=True)
         # Slow clients load one server at a time, each run between two runs without them, so that the
         # share kept compares the same moment's machine (a 5 s run's figure moves by a tenth on a shared one).
         for name in [n for n in servers if n in ("ours", *PEERS) and "page" in results[n]]:
@@ -415,6 +416,11 @@ def measure_servers(env, css, args):
                 slowed[-1]["slow_rps"] = slow.pages_per_second(start, end)
                 cpu.append(slow.cpu)
                 alone.append(wrk(url, args.seconds, 32, https[name]))
+                before, now, after = alone[-2]["rps"], slowed[-1], alone[-1]["rps"]
+                print(
+                    f"slow {name}: {before:.0f}, {now['rps']:.0f} + {now['slow_rps']:.0f} theirs, {after:.0f}",
+                    flush=True,
+                )
             figures = {key: statistics.median(s[key] for s in slowed) for key in slowed[0]}
             results[name]["page_with_slow_clients"] = {**figures, "generator_cpu": max(cpu)}
             beside = [(a["rps"] + b["rps"]) / 2 for a, b in itertools.pairwise(alone)]
