@@ -8,7 +8,6 @@ import http.client
 import json
 import re
 import socket
-import time
 
 import pytest
 
@@ -107,7 +106,7 @@ def test_client_address_comes_from_the_proxy_line(web):
     spoof = ["X-Forwarded-For: 6.6.6.6", "X-Real-IP: 6.6.6.7", "Forwarded: for=6.6.6.8"]
     status, _, _ = via_balancer("GET", "/admin/login/?whoami", headers=spoof)
     assert status == 200
-    time.sleep(0.3)  # let the access log line arrive
+    assert web.wait_for_log("/admin/login/?whoami"), web.log
     # One line, nginx's, with all gunicorn's carried: the client, status, bytes, gunicorn's time, the id.
     (line,) = [line for line in web.log.splitlines() if "/admin/login/?whoami" in line]
     assert re.fullmatch(
@@ -294,13 +293,11 @@ def test_nginx_logs_a_static_file_only_when_it_is_not_served(web, web_env):
     misses = ["/static/missing-logged.css", "/static/../../logged-escape.css"]
     assert [via_balancer("GET", path)[0] for path in misses] == [404, 400]
     assert via_balancer("GET", "/media/entries/logged.jpg")[0] == 200
-    time.sleep(0.3)  # let the access log lines arrive
+    logged = [("/static/missing-logged.css", 404), ("logged-escape.css", 400), ("/media/entries/logged.jpg", 200)]
+    for path, status in logged:
+        assert web.wait_for_log(f'{path} HTTP/1.1" {status} '), web.log  # the access line, not the error log's
     assert css not in web.log
-    for path, status in [
-        ("/static/missing-logged.css", 404),
-        ("logged-escape.css", 400),
-        ("/media/entries/logged.jpg", 200),
-    ]:
+    for path, status in logged:
         (line,) = [line for line in web.log.splitlines() if path in line and " rt=" in line]  # not the error log's
         assert re.search(rf'" {status} \d+ .* rt=[\d.]+ urt=- id=-$', line), line
 
